@@ -1,0 +1,41 @@
+"""SALVE: Sistema de Alerta de Violencia en Educación."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from salve import auth, cli, i18n, web
+from salve.config import load_config
+from salve.extensions import csrf, migrate
+from salve.extensions import db as database
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the SALVE application: configuration, extensions, blueprints, commands."""
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        template_folder="../templates",
+        static_folder="static",
+    )
+    load_config(app, config)
+
+    database.init_app(app)
+    migrate.init_app(
+        app, database, directory=str(app.root_path + "/../migrations"), render_as_batch=True, compare_type=True
+    )
+    csrf.init_app(app)
+    i18n.init_app(app)
+    auth.init_app(app)
+    web.init_app(app)
+
+    from salve.admin.views import bp as admin_bp
+    from salve.auth.views import bp as auth_bp
+    from salve.main.views import bp as main_bp
+    from salve.schools.views import bp as schools_bp
+
+    for blueprint in (main_bp, auth_bp, schools_bp, admin_bp):
+        app.register_blueprint(blueprint)
+
+    cli.init_app(app)
+    return app

@@ -1,0 +1,45 @@
+"""Forms of the administration pages."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, Email, Length, Optional
+
+from salve.auth.roles import ROLE_LABELS, ROLES
+
+
+class UserForm(FlaskForm):
+    """Create an account with one role and its scope."""
+
+    username = StringField(
+        _l("Usuario"),
+        validators=[DataRequired(_l("Escriba un nombre de usuario.")), Length(max=64)],
+        render_kw={"autocapitalize": "none", "spellcheck": "false"},
+    )
+    display_name = StringField(_l("Nombre para mostrar"), validators=[Length(max=120)])
+    email = EmailField(
+        _l("Correo electrónico"),
+        validators=[Optional(), Email(_l("Escriba un correo válido.")), Length(max=254)],
+    )
+    role = SelectField(
+        _l("Rol"), choices=[(role, ROLE_LABELS[role]) for role in ROLES], default=ROLES[0]
+    )
+    school_code = StringField(
+        _l("Código de escuela"),
+        validators=[Optional(), Length(min=5, max=5, message=_l("El código tiene 5 dígitos."))],
+        description=_l("Para docentes y directores."),
+        render_kw={"inputmode": "numeric"},
+    )
+    department_code = SelectField(
+        _l("Departamento"),
+        choices=[],
+        validate_choice=False,
+        description=_l("Para gestores, supervisores y direcciones departamentales."),
+    )
+    password = PasswordField(
+        _l("Contraseña inicial"),
+        validators=[DataRequired(_l("Escriba una contraseña inicial.")), Length(max=128)],
+        render_kw={"autocomplete": "new-password"},
+    )

@@ -1,0 +1,49 @@
+"""Accounts, sign-in, server-side sessions, roles and the scope of what each user may see."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Flask
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from salve.config import ConfigurationError
+from salve.extensions import db, login_manager
+
+
+def _load_user(_user_id: str):
+    from salve.auth.sessions import current_session
+
+    auth_session = current_session()
+    if auth_session is None or not auth_session.user.is_enabled:
+        return None
+    return auth_session.user
+
+
+def _refuse_demo_accounts_in_production(app: Flask) -> None:
+    from salve.auth.models import User
+
+    with app.app_context():
+        try:
+            has_demo = db.session.scalar(sa.select(sa.func.count()).where(User.is_demo)) > 0
+        except (OperationalError, ProgrammingError):
+            db.session.rollback()
+            return  # no schema yet: `salve init` creates it and creates no demo account
+        finally:
+            db.session.remove()
+    if has_demo:
+        raise ConfigurationError(
+            "demo accounts exist in this database; production refuses to start with them"
+        )
+
+
+def init_app(app: Flask) -> None:
+    """Bind Flask-Login to the server-side sessions."""
+    login_manager.init_app(app)
+    login_manager.user_loader(_load_user)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = _l("Inicie sesión para continuar.")
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = None  # sessions are server-side; see salve.auth.sessions
+    if app.config["ENV"] == "production":
+        _refuse_demo_accounts_in_production(app)

@@ -1,0 +1,185 @@
+"""Verbs on accounts: sign in, sign out, change passwords, create and disable users."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from flask import current_app
+from flask_babel import gettext as _
+
+from salve.audit.operations import record
+from salve.auth import roles as R
+from salve.auth.models import LoginThrottle, RoleAssignment, User
+from salve.auth.passwords import (
+    DUMMY_HASH,
+    hash_password,
+    needs_rehash,
+    password_problems,
+    verify_password,
+)
+from salve.auth.sessions import end_all_sessions
+from salve.db import utcnow
+from salve.extensions import db
+from salve.geography.models import Department
+from salve.schools.models import School
+
+
+class AccountError(ValueError):
+    """A request about an account that cannot be carried out; the message is for the user."""
+
+
+@dataclass
+class SignInResult:
+    """The outcome of a sign-in attempt."""
+
+    user: User | None
+    is_locked: bool = False
+
+
+def normalise_username(username: str) -> str:
+    """Return the canonical form of a sign-in name."""
+    return username.strip().lower()
+
+
+def authenticate(username: str, password: str) -> SignInResult:
+    """Check a sign-in attempt, counting failures per username whether or not it exists."""
+    username = normalise_username(username)[:64]
+    key = f"user:{username}"
+    now = utcnow()
+    throttle = db.session.get(LoginThrottle, key)
+    if throttle and throttle.locked_until and throttle.locked_until > now:
+        # Refuse before hashing: a locked account costs the server nothing to attack.
+        record("login", outcome="refused", reason="locked")
+        return SignInResult(None, is_locked=True)
+    user = db.session.scalar(sa.select(User).where(User.username == username))
+    if user is not None and user.is_enabled:
+        is_valid = verify_password(user.password_hash, password)
+    else:
+        verify_password(DUMMY_HASH, password)  # the same cost for unknown and disabled accounts
+        is_valid = False
+    if is_valid:
+        if throttle is not None:
+            db.session.delete(throttle)
+        if needs_rehash(user.password_hash):
+            user.password_hash = hash_password(password)
+        user.last_login_at = now
+        record("login", "user", user.id, user_id=user.id)
+        return SignInResult(user)
+    _count_failure(key, now)
+    record("login", outcome="failed", user_id=user.id if user else None)
+    return SignInResult(None)
+
+
+def _count_failure(key: str, now) -> None:
+    config = current_app.config
+    throttle = db.session.get(LoginThrottle, key)
+    if throttle is None or (throttle.locked_until and throttle.locked_until <= now):
+        if throttle is not None:
+            db.session.delete(throttle)
+            db.session.flush()
+        throttle = LoginThrottle(key=key, failure_count=0, first_failure_at=now)
+        db.session.add(throttle)
+    throttle.failure_count += 1
+    if throttle.failure_count >= config["LOGIN_MAX_FAILURES"]:
+        throttle.locked_until = now + config["LOGIN_LOCK_DURATION"]
+
+
+def change_password(user: User, current_password: str, new_password: str) -> None:
+    """Replace ``user``'s password and end every session, this one included."""
+    if not verify_password(user.password_hash, current_password):
+        raise AccountError(_("La contraseña actual no es correcta."))
+    problems = password_problems(new_password, username=user.username)
+    if problems:
+        raise AccountError(" ".join(problems))
+    user.password_hash = hash_password(new_password)
+    user.password_changed_at = utcnow()
+    end_all_sessions(user.id, "password_change")
+    record("password.change", "user", user.id)
+
+
+def set_enabled(user: User, is_enabled: bool) -> None:
+    """Enable or disable an account; disabling ends all its sessions."""
+    user.is_enabled = is_enabled
+    if not is_enabled:
+        end_all_sessions(user.id, "disabled")
+    record("user.enable" if is_enabled else "user.disable", "user", user.id)
+
+
+def create_user(
+    username: str,
+    password: str,
+    role: str,
+    *,
+    school_code: str | None = None,
+    department_code: str | None = None,
+    display_name: str = "",
+    email: str = "",
+    is_demo: bool = False,
+    check_password: bool = True,
+) -> User:
+    """Create an account with one role over the scope that role needs."""
+    username = normalise_username(username)
+    if (
+        not username
+        or len(username) > 64
+        or not username.replace(".", "").replace("_", "").replace("-", "").isalnum()
+    ):
+        raise AccountError(
+            _("El nombre de usuario solo puede tener letras, números, punto, guion y guion bajo.")
+        )
+    if db.session.scalar(sa.select(User.id).where(User.username == username)):
+        raise AccountError(_("Ya existe un usuario «%(name)s».", name=username))
+    if check_password:
+        problems = password_problems(password, username=username)
+        if problems:
+            raise AccountError(" ".join(problems))
+    assignment = build_assignment(role, school_code=school_code, department_code=department_code)
+    user = User(
+        username=username,
+        display_name=display_name or username,
+        email=email,
+        password_hash=hash_password(password),
+        is_demo=is_demo,
+        role_assignments=[assignment],
+    )
+    db.session.add(user)
+    db.session.flush()
+    record("user.create", "user", user.id, role=role)
+    return user
+
+
+def build_assignment(
+    role: str, *, school_code: str | None = None, department_code: str | None = None
+) -> RoleAssignment:
+    """Return a role assignment, checking that the scope fits the role."""
+    if role not in R.ROLES:
+        raise AccountError(_("Rol desconocido: %(role)s.", role=role))
+    scope = R.ROLE_SCOPE[role]
+    if scope == R.SCHOOL_SCOPE:
+        if not school_code or department_code:
+            raise AccountError(_("El rol %(role)s necesita una escuela (--school).", role=role))
+        school = db.session.scalar(sa.select(School).where(School.code == school_code))
+        if school is None:
+            raise AccountError(_("No existe la escuela %(code)s.", code=school_code))
+        return RoleAssignment(role=role, school=school)
+    if scope == R.DEPARTMENT_SCOPE:
+        if not department_code or school_code:
+            raise AccountError(
+                _("El rol %(role)s necesita un departamento (--department).", role=role)
+            )
+        department = db.session.scalar(
+            sa.select(Department).where(
+                sa.or_(
+                    Department.code == department_code.zfill(2), Department.name == department_code
+                )
+            )
+        )
+        if department is None:
+            raise AccountError(_("No existe el departamento %(code)s.", code=department_code))
+        return RoleAssignment(role=role, department=department)
+    if school_code or department_code:
+        raise AccountError(
+            _("El rol %(role)s es nacional: no lleva escuela ni departamento.", role=role)
+        )
+    return RoleAssignment(role=role)

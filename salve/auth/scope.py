@@ -1,0 +1,129 @@
+"""Who may see what: the one place where scope and role decide access.
+
+Every view and query that returns schools, students or records filters through this module.
+A user's scope is the union of their role assignments: a set of schools, a set of departments,
+or the whole nation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+
+import sqlalchemy as sa
+from flask import abort
+from flask_login import current_user, login_required
+
+from salve.auth import roles as R
+from salve.schools.models import School, Student
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a user's role assignments reach."""
+
+    roles: frozenset[str]
+    school_ids: frozenset[int]
+    department_ids: frozenset[int]
+    is_national: bool
+
+    @property
+    def is_empty(self) -> bool:
+        """Tell whether the user reaches nothing at all."""
+        return not (self.is_national or self.school_ids or self.department_ids)
+
+
+#: Roles whose holders may see the identities of students of the schools in their scope.
+#: Case handlers get identities through their assigned cases, not through scope.
+IDENTITY_ROLES = frozenset({R.DOCENTE, R.DIRECTOR})
+
+
+def scope_for(user) -> Scope:
+    """Return the scope of ``user`` (an empty scope for anonymous users)."""
+    if not getattr(user, "is_authenticated", False):
+        return Scope(frozenset(), frozenset(), frozenset(), False)
+    assignments = user.role_assignments
+    return Scope(
+        roles=frozenset(a.role for a in assignments),
+        school_ids=frozenset(a.school_id for a in assignments if a.school_id is not None),
+        department_ids=frozenset(
+            a.department_id for a in assignments if a.department_id is not None
+        ),
+        is_national=any(R.ROLE_SCOPE[a.role] == R.NATION_SCOPE for a in assignments),
+    )
+
+
+def school_clause(scope: Scope) -> sa.ColumnElement[bool]:
+    """Return a WHERE clause on ``School`` limited to the schools ``scope`` reaches."""
+    if scope.is_national:
+        return sa.true()
+    clauses = []
+    if scope.school_ids:
+        clauses.append(School.id.in_(scope.school_ids))
+    if scope.department_ids:
+        clauses.append(School.department_id.in_(scope.department_ids))
+    return sa.or_(*clauses) if clauses else sa.false()
+
+
+def visible_schools(user) -> sa.Select:
+    """Return a query of the schools ``user`` may see at school level."""
+    return sa.select(School).where(school_clause(scope_for(user)))
+
+
+def can_view_school(user, school: School) -> bool:
+    """Tell whether ``user`` may see ``school``'s page and school-level figures."""
+    scope = scope_for(user)
+    return (
+        scope.is_national
+        or school.id in scope.school_ids
+        or school.department_id in scope.department_ids
+    )
+
+
+def identity_school_ids(user) -> frozenset[int]:
+    """Return the schools whose students ``user`` may see by name."""
+    scope = scope_for(user)
+    if not scope.roles & IDENTITY_ROLES:
+        return frozenset()
+    return frozenset(
+        a.school_id for a in user.role_assignments if a.role in IDENTITY_ROLES and a.school_id
+    )
+
+
+def can_view_student_identities(user, school: School) -> bool:
+    """Tell whether ``user`` may see the names of ``school``'s students."""
+    return school.id in identity_school_ids(user)
+
+
+def visible_students(user) -> sa.Select:
+    """Return a query of the students ``user`` may see by name."""
+    school_ids = identity_school_ids(user)
+    if not school_ids:
+        return sa.select(Student).where(sa.false())
+    return sa.select(Student).where(Student.school_id.in_(school_ids))
+
+
+def roles_required(*allowed: str) -> Callable:
+    """Restrict a view to signed-in users holding one of ``allowed`` roles (else 403)."""
+    unknown = set(allowed) - set(R.ROLES)
+    if unknown:
+        raise ValueError(f"unknown roles: {sorted(unknown)}")
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            if not current_user.has_role(*allowed):
+                abort(403)
+            return view(*args, **kwargs)
+
+        wrapped.allowed_roles = frozenset(allowed)
+        return login_required(wrapped)
+
+    return decorator
+
+
+def require(condition: bool) -> None:
+    """Refuse the request with 404 unless ``condition`` holds (do not confirm what exists)."""
+    if not condition:
+        abort(404)

@@ -1,0 +1,77 @@
+"""Configuration: defaults here, overridden from ``SALVE_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+#: The key used when none is configured. Production refuses to start with it.
+DEVELOPMENT_SECRET_KEY = "salve-development-key-not-for-production"  # noqa: S105
+
+
+class ConfigurationError(RuntimeError):
+    """The configuration is unsafe or incomplete for the chosen environment."""
+
+
+def default_config(instance_path: str) -> dict:
+    """Return the settings every deployment starts from."""
+    database = Path(instance_path) / "salve.db"
+    return {
+        "ENV": "development",
+        "SECRET_KEY": DEVELOPMENT_SECRET_KEY,
+        "DATABASE_URL": f"sqlite:///{database}",
+        "SQLALCHEMY_TRACK_MODIFICATIONS": False,
+        # Sessions live in the database (salve.auth.sessions); the cookie only names one.
+        "SESSION_COOKIE_NAME": "salve_session",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": False,
+        "REMEMBER_COOKIE_DURATION": timedelta(seconds=0),
+        "SESSION_IDLE_TIMEOUT": timedelta(minutes=30),
+        "SESSION_ABSOLUTE_TIMEOUT": timedelta(hours=12),
+        "LOGIN_MAX_FAILURES": 6,
+        "LOGIN_LOCK_DURATION": timedelta(minutes=30),
+        "WTF_CSRF_TIME_LIMIT": 3600,
+        "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
+        "BABEL_DEFAULT_LOCALE": "es_SV",
+        "BABEL_DEFAULT_TIMEZONE": "America/El_Salvador",
+        "LANGUAGES": {"es_SV": "Español", "en": "English"},
+        "CATALOG_DIR": str(Path(__file__).resolve().parent.parent / "catalogs"),
+        "PAGE_SIZE": 50,
+    }
+
+
+def load_config(app, overrides: dict | None = None) -> None:
+    """Fill ``app.config`` from defaults, ``SALVE_*`` variables and ``overrides``; check it."""
+    app.config.from_mapping(default_config(app.instance_path))
+    app.config.from_prefixed_env("SALVE")
+    app.config.update(overrides or {})
+    env = app.config["ENV"]
+    if env not in {"development", "production", "testing"}:
+        raise ConfigurationError(f"SALVE_ENV must be development or production, not {env!r}")
+    if env == "production":
+        app.config["SESSION_COOKIE_SECURE"] = True
+        if app.config["SECRET_KEY"] in {DEVELOPMENT_SECRET_KEY, "", None}:
+            raise ConfigurationError(
+                "SALVE_SECRET_KEY must be set to a long random value in production"
+            )
+    app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(app.config["DATABASE_URL"])
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
+
+
+def normalise_database_url(url: str) -> str:
+    """Use the psycopg 3 driver for plain ``postgresql://`` URLs."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def engine_options(url: str) -> dict:
+    """Return engine options suited to the database behind ``url``."""
+    if url.startswith("sqlite"):
+        # Several threads of the development server share the file; SQLite serialises writers.
+        return {"connect_args": {"timeout": 30, "check_same_thread": False}}
+    return {"pool_pre_ping": True, "pool_size": int(os.environ.get("SALVE_POOL_SIZE", "5"))}

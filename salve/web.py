@@ -1,0 +1,102 @@
+"""The request lifecycle: one commit at the end, security headers, error pages."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Response, current_app, g, render_template, request
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from werkzeug.exceptions import HTTPException
+
+from salve.auth.sessions import flush_session_bookkeeping
+from salve.db import set_write_intent
+from salve.extensions import db
+
+log = logging.getLogger(__name__)
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+#: Content-Security-Policy: everything from the app itself, nothing inline but styles' attributes.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; form-action 'self'; object-src 'none'; "
+    "base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+def writes_on_read(view):
+    """Mark a GET view that writes (an audited read), so SQLite takes the write lock up front."""
+    view.writes_on_read = True
+    return view
+
+
+def _declare_write_intent() -> None:
+    view = current_app.view_functions.get(request.endpoint)
+    will_write = request.method not in SAFE_METHODS or getattr(view, "writes_on_read", False)
+    g.write_intent_token = set_write_intent(will_write)
+
+
+def _commit_boundary(response: Response) -> Response:
+    """Commit the request's work when it succeeded; roll it back otherwise."""
+    try:
+        if response.status_code < 400:
+            db.session.commit()
+        else:
+            db.session.rollback()
+        flush_session_bookkeeping()
+    except SQLAlchemyError:
+        db.session.rollback()
+        log.exception("commit failed at the end of %s %s", request.method, request.endpoint)
+        return _error_page(500)
+    return response
+
+
+def _security_headers(response: Response) -> Response:
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", CSP)
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    if current_app.config["ENV"] == "production":
+        headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+    if request.endpoint != "static":
+        # Pages may show personal data; no browser or proxy keeps a copy.
+        headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def _error_page(status: int) -> Response:
+    response = current_app.make_response(
+        (render_template("errors/error.html", status=status), status)
+    )
+    return response
+
+
+def _handle_http_error(error: HTTPException):
+    if request.path.startswith("/api/"):
+        return {"errors": [{"field": None, "message": error.description}]}, error.code
+    return _error_page(error.code or 500)
+
+
+def _handle_database_down(error: OperationalError):
+    db.session.rollback()
+    log.error("database unavailable: %s", type(error.orig).__name__ if error.orig else "unknown")
+    return _error_page(503)
+
+
+def _handle_unexpected(error: Exception):
+    db.session.rollback()
+    log.exception("unhandled error on %s %s", request.method, request.endpoint)
+    return _error_page(500)
+
+
+def init_app(app) -> None:
+    """Install the lifecycle hooks and error handlers."""
+    app.before_request(_declare_write_intent)
+    app.after_request(_security_headers)
+    app.after_request(_commit_boundary)  # runs first: after_request hooks run in reverse
+    app.register_error_handler(HTTPException, _handle_http_error)
+    app.register_error_handler(OperationalError, _handle_database_down)
+    if not app.debug and not app.testing:
+        app.register_error_handler(Exception, _handle_unexpected)

@@ -1,0 +1,84 @@
+"""Factories for test records: invented people and schools, never real ones."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import date
+
+import sqlalchemy as sa
+
+from salve.auth.operations import create_user
+from salve.extensions import db
+from salve.geography.models import Department, District, Municipality
+from salve.schools.models import School, Student
+
+#: The password of every account the tests create.
+PASSWORD = "prueba-segura-2026"
+
+_sequence = itertools.count(1)
+
+
+def district_in(department_code: str) -> District:
+    """Return the first district of a department."""
+    return db.session.scalars(
+        sa.select(District)
+        .join(District.municipality)
+        .join(Municipality.department)
+        .where(Department.code == department_code)
+        .order_by(District.id)
+    ).first()
+
+
+def make_school(department_code: str = "06", **fields) -> School:
+    """Create a school in a department."""
+    number = next(_sequence)
+    district = district_in(department_code)
+    values = {
+        "code": f"{90000 + number:05d}",
+        "name": f"Centro Escolar de Prueba {number}",
+        "sector": "publico",
+        "zone": "urbana",
+        "district_id": district.id,
+        "department_id": district.municipality.department_id,
+        "levels": "basica1,basica2,basica3",
+        "enrolment_female": 100,
+        "enrolment_male": 100,
+    }
+    values.update(fields)
+    school = School(**values)
+    db.session.add(school)
+    db.session.flush()
+    return school
+
+
+def make_student(school: School, **fields) -> Student:
+    """Create a student on a school's roll."""
+    number = next(_sequence)
+    values = {
+        "nie": f"{9000000 + number}",
+        "school_id": school.id,
+        "given_names": f"Estudiante{number}",
+        "family_names": f"Prueba Ficticia{number}",
+        "sex": "F" if number % 2 else "M",
+        "birth_date": date(2012, 1 + number % 12, 1 + number % 28),
+        "grade": str(1 + number % 9),
+        "section": "A",
+    }
+    values.update(fields)
+    student = Student(**values)
+    db.session.add(student)
+    db.session.flush()
+    return student
+
+
+def make_user(username: str, role: str, *, school: School | None = None, department: str | None = None, **fields):
+    """Create an account with one role."""
+    return create_user(
+        username,
+        fields.pop("password", PASSWORD),
+        role,
+        school_code=school.code if school else None,
+        department_code=department,
+        check_password=False,
+        **fields,
+    )

@@ -1,0 +1,1 @@
+"""Real components the tests start: PostgreSQL in a temporary directory, the app server."""
