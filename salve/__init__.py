@@ -6,6 +6,7 @@ from flask import Flask
 
 from salve import auth, cli, i18n, web
 from salve.config import load_config
+from salve.db import configure_sqlite, is_sqlite
 from salve.extensions import csrf, migrate
 from salve.extensions import db as database
 
@@ -21,8 +22,15 @@ def create_app(config: dict | None = None) -> Flask:
     load_config(app, config)
 
     database.init_app(app)
+    with app.app_context():
+        if is_sqlite(database.engine):
+            configure_sqlite(database.engine)
     migrate.init_app(
-        app, database, directory=str(app.root_path + "/../migrations"), render_as_batch=True, compare_type=True
+        app,
+        database,
+        directory=str(app.root_path + "/../migrations"),
+        render_as_batch=True,
+        compare_type=True,
     )
     csrf.init_app(app)
     i18n.init_app(app)

@@ -18,15 +18,24 @@ salve_group = AppGroup("salve", help="SALVE administration commands.")
 @salve_group.command("init")
 def init_command():
     """Create or upgrade the database and load the catalogs."""
+    from salve.catalog.entries import CatalogError
+    from salve.catalog.loading import load_catalog, store_version
     from salve.geography.operations import load_geography
 
     upgrade()
-    added = load_geography(Path(current_app.config["CATALOG_DIR"]) / "geography.csv")
+    catalog_dir = Path(current_app.config["CATALOG_DIR"])
+    added = load_geography(catalog_dir / "geography.csv")
+    try:
+        version, is_new = store_version(load_catalog(catalog_dir))
+    except CatalogError as error:
+        raise click.ClickException(str(error)) from error
     db.session.commit()
     click.echo(
         f"Base de datos lista. Geografía: {added['departments']} departamentos, "
         f"{added['municipalities']} municipios y {added['districts']} distritos nuevos."
     )
+    state = "cargado" if is_new else "ya estaba cargado"
+    click.echo(f"Catálogo de violencia {version.version}: {state}.")
 
 
 @salve_group.command("create-user")
@@ -65,9 +74,11 @@ def create_user_command(
 
 def init_app(app) -> None:
     """Register the ``salve`` command group and the commands of each domain."""
+    from salve.catalog import cli as catalog_cli
     from salve.demo import cli as demo_cli
     from salve.schools import cli as schools_cli
 
     schools_cli.register(salve_group)
     demo_cli.register(salve_group)
+    catalog_cli.register(salve_group)
     app.cli.add_command(salve_group)

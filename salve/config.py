@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -12,6 +13,13 @@ DEVELOPMENT_SECRET_KEY = "salve-development-key-not-for-production"  # noqa: S10
 
 class ConfigurationError(RuntimeError):
     """The configuration is unsafe or incomplete for the chosen environment."""
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("salve")
+    except importlib.metadata.PackageNotFoundError:
+        return ""
 
 
 def default_config(instance_path: str) -> dict:
@@ -39,6 +47,7 @@ def default_config(instance_path: str) -> dict:
         "LANGUAGES": {"es_SV": "Español", "en": "English"},
         "CATALOG_DIR": str(Path(__file__).resolve().parent.parent / "catalogs"),
         "PAGE_SIZE": 50,
+        "VERSION": _version(),
     }
 
 
@@ -47,6 +56,9 @@ def load_config(app, overrides: dict | None = None) -> None:
     app.config.from_mapping(default_config(app.instance_path))
     app.config.from_prefixed_env("SALVE")
     app.config.update(overrides or {})
+    for key in ("SESSION_IDLE_TIMEOUT", "SESSION_ABSOLUTE_TIMEOUT", "LOGIN_LOCK_DURATION"):
+        if isinstance(app.config[key], int | float):  # from the environment, in seconds
+            app.config[key] = timedelta(seconds=app.config[key])
     env = app.config["ENV"]
     if env not in {"development", "production", "testing"}:
         raise ConfigurationError(f"SALVE_ENV must be development or production, not {env!r}")
@@ -56,6 +68,8 @@ def load_config(app, overrides: dict | None = None) -> None:
             raise ConfigurationError(
                 "SALVE_SECRET_KEY must be set to a long random value in production"
             )
+    if app.config.get("TRUSTED_HOSTS") is None and env == "production":
+        app.logger.warning("SALVE_TRUSTED_HOSTS is not set: the app answers to any Host header")
     app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(app.config["DATABASE_URL"])
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
 

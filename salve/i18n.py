@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from flask import current_app, request, session
-from flask_babel import format_date, format_datetime
+from flask import current_app, has_request_context, session
+from flask_babel import format_date, format_datetime, get_locale
 from flask_login import current_user
+from sqlalchemy.exc import SQLAlchemyError
 
 from salve.extensions import babel
 
@@ -17,8 +18,14 @@ LOCAL_TZ = ZoneInfo("America/El_Salvador")
 def select_locale() -> str:
     """Choose the language: the user's setting, then the session's choice, then Spanish."""
     languages = current_app.config["LANGUAGES"]
-    if current_user and current_user.is_authenticated and current_user.language in languages:
-        return current_user.language
+    if not has_request_context():
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
+    try:
+        if current_user and current_user.is_authenticated and current_user.language in languages:
+            return current_user.language
+    except SQLAlchemyError:
+        pass  # the database is down: the error page still needs a language
+
     chosen = session.get("lang")
     if chosen in languages:
         return chosen
@@ -27,7 +34,7 @@ def select_locale() -> str:
 
 def current_language() -> str:
     """Return the two-letter language code of the current request ("es" or "en")."""
-    return select_locale()[:2] if request else "es"
+    return str(get_locale() or "es")[:2]
 
 
 def local_datetime(value: datetime | None, fmt: str = "medium") -> str:

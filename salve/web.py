@@ -8,6 +8,7 @@ from flask import Response, current_app, g, render_template, request
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
+from salve.audit.operations import record_now
 from salve.auth.sessions import flush_session_bookkeeping
 from salve.db import set_write_intent
 from salve.extensions import db
@@ -74,6 +75,10 @@ def _error_page(status: int) -> Response:
 
 
 def _handle_http_error(error: HTTPException):
+    if error.code == 403:
+        record_now(
+            "access.refused", "path", request.path[:64], outcome="refused", method=request.method
+        )
     if request.path.startswith("/api/"):
         return {"errors": [{"field": None, "message": error.description}]}, error.code
     return _error_page(error.code or 500)

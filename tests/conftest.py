@@ -151,8 +151,8 @@ def app(backend):
 
 
 @pytest.fixture
-def world(backend) -> World:
-    """Return the seeded world of the current backend."""
+def world(app, backend) -> World:
+    """Return the seeded world of the current backend (inside the test's transaction)."""
     return backend[1]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, Length, Optional
 
 from salve.auth.roles import ROLE_LABELS, ROLES
@@ -24,7 +25,9 @@ class UserForm(FlaskForm):
         validators=[Optional(), Email(_l("Escriba un correo válido.")), Length(max=254)],
     )
     role = SelectField(
-        _l("Rol"), choices=[(role, ROLE_LABELS[role]) for role in ROLES], default=ROLES[0]
+        _l("Rol"),
+        choices=[SelectChoice(role, ROLE_LABELS[role]) for role in ROLES],
+        default=ROLES[0],
     )
     school_code = StringField(
         _l("Código de escuela"),

@@ -8,12 +8,14 @@ import sqlalchemy as sa
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy import orm
+from wtforms.fields.choices import SelectChoice
 
 from salve.admin.forms import UserForm
 from salve.audit.models import AuditEvent
 from salve.auth import operations
 from salve.auth import roles as R
-from salve.auth.models import User
+from salve.auth.models import RoleAssignment, User
 from salve.auth.scope import require, roles_required
 from salve.extensions import db
 from salve.geography.models import Department
@@ -35,7 +37,14 @@ def _page_number() -> int:
 def users():
     """List accounts, searchable by username or name."""
     search = request.args.get("q", "").strip()
-    query = sa.select(User).order_by(User.username)
+    query = (
+        sa.select(User)
+        .options(
+            orm.selectinload(User.role_assignments).joinedload(RoleAssignment.school),
+            orm.selectinload(User.role_assignments).joinedload(RoleAssignment.department),
+        )
+        .order_by(User.username)
+    )
     if search:
         pattern = f"%{search[:64]}%"
         query = query.where(sa.or_(User.username.ilike(pattern), User.display_name.ilike(pattern)))
@@ -48,8 +57,8 @@ def users():
 def new_user():
     """Create an account."""
     form = UserForm()
-    form.department_code.choices = [("", "—")] + [
-        (d.code, f"{d.code} {d.name}")
+    form.department_code.choices = [SelectChoice("", "—")] + [
+        SelectChoice(d.code, f"{d.code} {d.name}")
         for d in db.session.scalars(sa.select(Department).order_by(Department.code))
     ]
     if form.validate_on_submit():

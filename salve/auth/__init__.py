@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, g
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
@@ -18,6 +18,13 @@ def _load_user(_user_id: str):
     if auth_session is None or not auth_session.user.is_enabled:
         return None
     return auth_session.user
+
+
+def _forget_previous_request() -> None:
+    # ``g`` belongs to the app context, which outlives one request when a caller (a test, a
+    # script) pushed it around several; who is signed in must be decided anew every request.
+    for key in ("_login_user", "auth_session", "session_bookkeeping", "_flask_babel"):
+        g.pop(key, None)
 
 
 def _refuse_demo_accounts_in_production(app: Flask) -> None:
@@ -40,6 +47,7 @@ def _refuse_demo_accounts_in_production(app: Flask) -> None:
 def init_app(app: Flask) -> None:
     """Bind Flask-Login to the server-side sessions."""
     login_manager.init_app(app)
+    app.before_request(_forget_previous_request)
     login_manager.user_loader(_load_user)
     login_manager.login_view = "auth.login"
     login_manager.login_message = _l("Inicie sesión para continuar.")

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from functools import wraps
 
 import sqlalchemy as sa
-from flask import abort
+from flask import abort, request
 from flask_login import current_user, login_required
 
+from salve.audit.operations import record_now
 from salve.auth import roles as R
 from salve.schools.models import School, Student
 
@@ -124,6 +125,12 @@ def roles_required(*allowed: str) -> Callable:
 
 
 def require(condition: bool) -> None:
-    """Refuse the request with 404 unless ``condition`` holds (do not confirm what exists)."""
+    """Refuse the request with 404 unless ``condition`` holds (do not confirm what exists).
+
+    The refusal is audited: a 404 here may be someone probing another school's records.
+    """
     if not condition:
+        record_now(
+            "access.refused", "path", request.path[:64], outcome="refused", method=request.method
+        )
         abort(404)

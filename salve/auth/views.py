@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
@@ -34,6 +43,9 @@ def login():
     if form.validate_on_submit():
         result = operations.authenticate(form.username.data, form.password.data)
         if result.user is not None:
+            if session.get("lang") in current_app.config["LANGUAGES"]:
+                # A language chosen on the sign-in page is the user's choice from now on.
+                result.user.language = session["lang"]
             start_session(result.user)
             login_user(result.user)
             return redirect(_safe_next(request.args.get("next")))

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy import orm
 
 from salve.auth.scope import visible_schools, visible_students
 from salve.extensions import db
-from salve.geography.models import Department, District, Municipality
+from salve.geography.models import Department, Municipality
 from salve.schools.models import School, Student
 
 
@@ -49,12 +50,18 @@ def school_list(
     user, *, search: str = "", department_code: str = "", page: int = 1, per_page: int = 50
 ) -> Page:
     """Return the schools ``user`` may see, filtered by name/code and department."""
-    query = visible_schools(user).join(School.district).join(District.municipality)
+    query = visible_schools(user).options(
+        orm.joinedload(School.district), orm.joinedload(School.department)
+    )
     if search:
         pattern = f"%{search.strip()[:80]}%"
         query = query.where(sa.or_(School.name.ilike(pattern), School.code.like(pattern)))
     if department_code:
-        query = query.join(School.department).where(Department.code == department_code)
+        query = query.where(
+            School.department_id.in_(
+                sa.select(Department.id).where(Department.code == department_code)
+            )
+        )
     query = query.order_by(School.name, School.code)
     return paginate(query, page, per_page)
 

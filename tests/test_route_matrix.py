@@ -1,0 +1,114 @@
+"""Every route × every role: who may reach what. A route missing here fails the build."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import pytest
+import sqlalchemy as sa
+
+from salve.auth import roles as R
+from salve.auth.models import User
+from salve.extensions import db
+from tests.conftest import ROLE_ACCOUNTS, World
+
+EVERYONE = frozenset(R.ROLES)
+PUBLIC = "public"
+
+
+@dataclass(frozen=True)
+class Route:
+    """How to call a route and who may."""
+
+    method: str
+    url: Callable[[World], str]
+    allowed: frozenset[str] | str
+    data: Callable[[World], dict] | None = None
+
+
+def _user_id(username: str) -> int:
+    return db.session.scalar(sa.select(User.id).where(User.username == username))
+
+
+#: endpoint → how to call it and which roles may. Anonymous callers of non-public routes are
+#: sent to the sign-in page.
+MATRIX: dict[str, Route] = {
+    "static": Route("GET", lambda w: "/static/css/salve.css", PUBLIC),
+    "main.index": Route("GET", lambda w: "/", PUBLIC),
+    "main.health": Route("GET", lambda w: "/salud", PUBLIC),
+    "main.set_language": Route("POST", lambda w: "/idioma", PUBLIC, lambda w: {"lang": "en"}),
+    "auth.login": Route("GET", lambda w: "/ingresar", PUBLIC),
+    "auth.logout": Route("POST", lambda w: "/salir", PUBLIC),
+    "main.home": Route("GET", lambda w: "/inicio", EVERYONE),
+    "auth.change_password": Route("GET", lambda w: "/cuenta/contrasena", EVERYONE),
+    "schools.index": Route("GET", lambda w: "/escuelas/", EVERYONE),
+    "schools.show": Route("GET", lambda w: f"/escuelas/{w.school_a}", EVERYONE),
+    "schools.students": Route(
+        "GET", lambda w: f"/escuelas/{w.school_a}/estudiantes", frozenset({R.DOCENTE, R.DIRECTOR})
+    ),
+    "admin.users": Route("GET", lambda w: "/admin/usuarios", frozenset({R.ADMIN})),
+    "admin.new_user": Route("GET", lambda w: "/admin/usuarios/nuevo", frozenset({R.ADMIN})),
+    "admin.set_user_enabled": Route(
+        "POST",
+        lambda w: f"/admin/usuarios/{_user_id('docente_b')}/estado",
+        frozenset({R.ADMIN}),
+        lambda w: {"enabled": "1"},
+    ),
+    "admin.audit": Route("GET", lambda w: "/admin/auditoria", frozenset({R.ADMIN})),
+}
+
+#: endpoint → a URL naming another department's record, for the roles confined to department 06
+#: or to school_a. None of them may get data back.
+FOREIGN: dict[str, Callable[[World], str]] = {
+    "schools.show": lambda w: f"/escuelas/{w.school_c}",
+    "schools.students": lambda w: f"/escuelas/{w.school_c}/estudiantes",
+}
+CONFINED_ROLES = (R.DOCENTE, R.DIRECTOR, R.GESTOR, R.SUPERVISOR, R.DEPARTAMENTAL)
+
+
+def test_every_route_is_in_the_matrix(app):
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
+    missing = endpoints - MATRIX.keys()
+    assert not missing, f"routes missing from the access matrix: {sorted(missing)}"
+    stale = MATRIX.keys() - endpoints
+    assert not stale, f"matrix names routes that no longer exist: {sorted(stale)}"
+
+
+def _call(client, route: Route, world: World):
+    data = route.data(world) if route.data else None
+    return client.open(route.url(world), method=route.method, data=data)
+
+
+@pytest.mark.parametrize("role", R.ROLES)
+@pytest.mark.parametrize("endpoint", sorted(MATRIX))
+def test_route_access_by_role(client, login_as, world, role, endpoint):
+    route = MATRIX[endpoint]
+    login_as(ROLE_ACCOUNTS[role])
+    response = _call(client, route, world)
+    if route.allowed == PUBLIC or role in route.allowed:
+        assert response.status_code in (200, 302), response.status_code
+        if response.status_code == 302:
+            assert "/ingresar" not in response.location or endpoint == "auth.logout"
+    else:
+        assert response.status_code in (403, 404)
+
+
+@pytest.mark.parametrize("endpoint", sorted(MATRIX))
+def test_route_access_anonymous(client, world, endpoint):
+    route = MATRIX[endpoint]
+    response = _call(client, route, world)
+    if route.allowed == PUBLIC:
+        assert response.status_code in (200, 302)
+    else:
+        assert response.status_code == 302
+        assert response.location.startswith("/ingresar")
+
+
+@pytest.mark.parametrize("role", CONFINED_ROLES)
+@pytest.mark.parametrize("endpoint", sorted(FOREIGN))
+def test_another_departments_records_are_refused(client, login_as, world, role, endpoint):
+    login_as(ROLE_ACCOUNTS[role])
+    response = client.get(FOREIGN[endpoint](world))
+    assert response.status_code in (403, 404)
+    assert b"Gamma" not in response.data  # school_c's name never leaks
