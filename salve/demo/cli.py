@@ -1,0 +1,56 @@
+"""``salve demo``: fill an empty SALVE with an invented country to try it or benchmark it."""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from salve.demo import DEMO_PASSWORD
+from salve.demo.operations import SCALES, DemoError, create_demo, demo_present
+from salve.extensions import db
+
+
+@click.command("demo")
+@click.option(
+    "--scale",
+    type=click.Choice(sorted(SCALES)),
+    default="small",
+    show_default=True,
+    help="small: 300 schools, 60,000 students; national: 6,000 schools, 1.3 million.",
+)
+@click.option("--seed", type=int, default=2026, show_default=True, help="Random seed.")
+# Hidden: the tests make a much smaller country.
+@click.option("--schools", "school_count", type=click.IntRange(14), hidden=True)
+@click.option("--students", "student_count", type=click.IntRange(100), hidden=True)
+def demo_command(scale: str, seed: int, school_count: int | None, student_count: int | None):
+    """Create demo schools, students and accounts, unless the demo is already there."""
+    if demo_present():
+        click.echo("Los datos de demostración ya existen: no se agregó nada.")
+        return
+    default_schools, default_students = SCALES[scale]
+    started = time.perf_counter()
+    try:
+        summary = create_demo(
+            school_count or default_schools, student_count or default_students, seed
+        )
+    except DemoError as error:
+        raise click.ClickException(str(error)) from error
+    db.session.commit()
+    elapsed = time.perf_counter() - started
+    click.echo(
+        f"Demostración creada en {elapsed:.1f} s: {summary.school_count:,} escuelas y "
+        f"{summary.student_count:,} estudiantes inventados.".replace(",", " ")
+    )
+    click.echo("")
+    width = max(len(username) for username, _role, _where in summary.accounts)
+    click.echo(f"{'usuario':<{width}}  {'rol':<13}  dónde")
+    for username, role, where in summary.accounts:
+        click.echo(f"{username:<{width}}  {role:<13}  {where}")
+    click.echo("")
+    click.echo(f"Contraseña de todas las cuentas de demostración: {DEMO_PASSWORD}")
+
+
+def register(group) -> None:
+    """Add the demo command to ``group``."""
+    group.add_command(demo_command)
