@@ -71,7 +71,14 @@ def make_student(school: School, **fields) -> Student:
     return student
 
 
-def make_user(username: str, role: str, *, school: School | None = None, department: str | None = None, **fields):
+def make_user(
+    username: str,
+    role: str,
+    *,
+    school: School | None = None,
+    department: str | None = None,
+    **fields,
+):
     """Create an account with one role."""
     return create_user(
         username,

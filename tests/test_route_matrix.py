@@ -1,9 +1,9 @@
-"""Every route × every role: who may reach what. A route missing here fails the build."""
+"""Every route x every role: who may reach what. A route missing here fails the build."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import pytest
 import sqlalchemy as sa

@@ -30,7 +30,7 @@ def test_concurrent_read_then_write_transactions_all_succeed(tmp_path):
                     connection.exec_driver_sql(
                         "UPDATE counter SET value = ? WHERE id = 1", (value + 1,)
                     )
-            except Exception as error:  # noqa: BLE001 - every failure is the finding
+            except Exception as error:
                 failures.append(error)
 
     pool = [threading.Thread(target=worker) for _ in range(threads)]

@@ -106,7 +106,11 @@ def test_weak_new_password_is_refused_and_nothing_changes(client, world):
     login(client, "docente_a")
     response = client.post(
         "/cuenta/contrasena",
-        data={"current_password": PASSWORD, "new_password": "12345678", "confirm_password": "12345678"},
+        data={
+            "current_password": PASSWORD,
+            "new_password": "12345678",
+            "confirm_password": "12345678",
+        },
     )
     assert response.status_code == 200
     assert "demasiado común" in response.get_data(as_text=True)
