@@ -20,16 +20,9 @@ from salve.auth.scope import require, roles_required
 from salve.extensions import db
 from salve.geography.models import Department
 from salve.i18n import LOCAL_TZ
-from salve.schools.queries import paginate
+from salve.pagination import page_number, paginate
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-
-
-def _page_number() -> int:
-    try:
-        return max(1, int(request.args.get("pagina", "1")))
-    except ValueError:
-        return 1
 
 
 @bp.route("/usuarios")
@@ -48,7 +41,7 @@ def users():
     if search:
         pattern = f"%{search[:64]}%"
         query = query.where(sa.or_(User.username.ilike(pattern), User.display_name.ilike(pattern)))
-    page = paginate(query, _page_number(), current_app.config["PAGE_SIZE"])
+    page = paginate(query, page_number(), current_app.config["PAGE_SIZE"])
     return render_template("admin/users.html", page=page, search=search, role_labels=R.ROLE_LABELS)
 
 
@@ -129,12 +122,12 @@ def audit():
         query = query.where(AuditEvent.occurred_at < end + timedelta(days=1))
     query = query.order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
     per_page = current_app.config["PAGE_SIZE"]
-    page_number = _page_number()
+    current_page = page_number()
     total = db.session.scalar(
         sa.select(sa.func.count()).select_from(query.order_by(None).subquery())
     )
-    rows = db.session.execute(query.limit(per_page).offset((page_number - 1) * per_page)).all()
+    rows = db.session.execute(query.limit(per_page).offset((current_page - 1) * per_page)).all()
     return render_template(
-        "admin/audit.html", rows=rows, total=total, page_number=page_number,
+        "admin/audit.html", rows=rows, total=total, page_number=current_page,
         pages=max(1, -(-total // per_page)), filters=filters,
     )  # fmt: skip

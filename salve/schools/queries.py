@@ -2,48 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import sqlalchemy as sa
 from sqlalchemy import orm
 
 from salve.auth.scope import visible_schools, visible_students
 from salve.extensions import db
 from salve.geography.models import Department, Municipality
+from salve.pagination import Page, paginate
 from salve.schools.models import School, Student
-
-
-@dataclass
-class Page:
-    """One page of a longer list."""
-
-    items: list
-    total: int
-    page: int
-    per_page: int
-
-    @property
-    def pages(self) -> int:
-        """Return the number of pages."""
-        return max(1, -(-self.total // self.per_page))
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
-
-
-def paginate(query: sa.Select, page: int, per_page: int) -> Page:
-    """Run ``query`` for one page and count the whole."""
-    total = db.session.scalar(
-        sa.select(sa.func.count()).select_from(query.order_by(None).subquery())
-    )
-    page = min(max(page, 1), max(1, -(-total // per_page)))
-    items = db.session.scalars(query.limit(per_page).offset((page - 1) * per_page)).all()
-    return Page(items=list(items), total=total, page=page, per_page=per_page)
 
 
 def school_list(

@@ -9,17 +9,11 @@ from salve.audit.operations import record
 from salve.auth.scope import can_view_student_identities, require
 from salve.extensions import db
 from salve.geography.models import Department
+from salve.pagination import page_number
 from salve.schools import queries
 from salve.web import writes_on_read
 
 bp = Blueprint("schools", __name__, url_prefix="/escuelas")
-
-
-def _page_number() -> int:
-    try:
-        return max(1, int(request.args.get("pagina", "1")))
-    except ValueError:
-        return 1
 
 
 @bp.route("/")
@@ -32,7 +26,7 @@ def index():
         current_user,
         search=search,
         department_code=department_code,
-        page=_page_number(),
+        page=page_number(),
         per_page=current_app.config["PAGE_SIZE"],
     )
     departments = db.session.scalars(db.select(Department).order_by(Department.code)).all()
@@ -77,7 +71,7 @@ def students(code: str):
         current_user,
         school,
         search=search,
-        page=_page_number(),
+        page=page_number(),
         per_page=current_app.config["PAGE_SIZE"],
     )
     record("student_roll.view", "school", school.code, page=page.page, shown=len(page.items))
