@@ -105,22 +105,25 @@ format: $(TEST_INSTALLED)
 
 # --- benchmarks and translations ---------------------------------------------------------------
 
+# Every script runs even when an earlier one fails; the target fails if any did.
 bench: $(INSTALLED)
-	@shopt -s nullglob; scripts=(bench/*.py); \
+	@shopt -s nullglob; scripts=(bench/*.py); failed=(); \
 	if [ $${#scripts[@]} -eq 0 ]; then echo "No benchmarks in bench/."; exit 0; fi; \
 	for script in "$${scripts[@]}"; do \
 		echo "== $$script"; \
-		$(BIN)/python "$$script"; \
-	done
+		$(BIN)/python "$$script" 2>&1 || failed+=("$$script"); \
+	done; \
+	if [ $${#failed[@]} -gt 0 ]; then echo "Failed: $${failed[*]}" >&2; exit 1; fi
 
+# New messages need their English written into the .po between `update` and `compile`.
+# --ignore-dirs: by default pybabel skips folders starting with "_" (templates/_macros, _partials).
 translations: $(INSTALLED)
-	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext \
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --ignore-dirs='.* __pycache__' \
+		--no-location --sort-output --project=SALVE --copyright-holder=MINEDUCYT \
 		-o salve/translations/messages.pot .
-	@# update needs an existing catalog; create the English one the first time.
-	@[ -f salve/translations/en/LC_MESSAGES/messages.po ] \
-		|| $(BIN)/pybabel init -i salve/translations/messages.pot -d salve/translations -l en
-	$(BIN)/pybabel update -i salve/translations/messages.pot -d salve/translations
-	$(BIN)/pybabel compile -d salve/translations
+	$(BIN)/pybabel update -i salve/translations/messages.pot -d salve/translations \
+		--no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel compile -d salve/translations --statistics
 
 # --- housekeeping ------------------------------------------------------------------------------
 
