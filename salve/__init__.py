@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from salve import auth, cli, i18n, web
+from salve import auth, cli, i18n, models, web  # noqa: F401 - models: the whole schema
 from salve.config import load_config
 from salve.db import configure_sqlite, is_sqlite
 from salve.extensions import csrf, migrate
@@ -38,12 +38,15 @@ def create_app(config: dict | None = None) -> Flask:
     web.init_app(app)
 
     from salve.admin.views import bp as admin_bp
+    from salve.api.views import bp as api_bp
     from salve.auth.views import bp as auth_bp
+    from salve.incidents.views import bp as incidents_bp
     from salve.main.views import bp as main_bp
     from salve.schools.views import bp as schools_bp
 
-    for blueprint in (main_bp, auth_bp, schools_bp, admin_bp):
+    for blueprint in (main_bp, auth_bp, schools_bp, incidents_bp, admin_bp, api_bp):
         app.register_blueprint(blueprint)
+    csrf.exempt(api_bp)  # the API takes bearer tokens only, never the session cookie
 
     cli.init_app(app)
     return app

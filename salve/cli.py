@@ -74,6 +74,7 @@ def create_user_command(
 
 def init_app(app) -> None:
     """Register the ``salve`` command group and the commands of each domain."""
+    from salve.api import cli as api_cli
     from salve.catalog import cli as catalog_cli
     from salve.demo import cli as demo_cli
     from salve.schools import cli as schools_cli
@@ -81,4 +82,5 @@ def init_app(app) -> None:
     schools_cli.register(salve_group)
     demo_cli.register(salve_group)
     catalog_cli.register(salve_group)
+    api_cli.register(salve_group)
     app.cli.add_command(salve_group)

@@ -134,3 +134,67 @@ def require(condition: bool) -> None:
             "access.refused", "path", request.path[:64], outcome="refused", method=request.method
         )
         abort(404)
+
+
+# --- Incidents --------------------------------------------------------------------------------
+#
+# A principal sees every report of the school in full. A teacher sees the school's reports in
+# summary and their own in full; reports naming a staff member as aggressor are hidden from
+# other teachers, protecting both the child and the accused. Ministry case handlers see their
+# department's reports in summary; identities reach them through assigned cases.
+
+FULL = "full"
+SUMMARY = "summary"
+
+
+def _school_ids_for(user, *roles: str) -> frozenset[int]:
+    return frozenset(a.school_id for a in user.role_assignments if a.role in roles and a.school_id)
+
+
+def _department_ids_for(user, *roles: str) -> frozenset[int]:
+    return frozenset(
+        a.department_id for a in user.role_assignments if a.role in roles and a.department_id
+    )
+
+
+def incident_clause(user) -> sa.ColumnElement[bool]:
+    """Return a WHERE clause on ``Incident`` limited to the reports ``user`` may list."""
+    from salve.incidents.models import Incident
+
+    if not getattr(user, "is_authenticated", False):
+        return sa.false()
+    clauses = []
+    principal_schools = _school_ids_for(user, R.DIRECTOR)
+    if principal_schools:
+        clauses.append(Incident.school_id.in_(principal_schools))
+    teacher_schools = _school_ids_for(user, R.DOCENTE) - principal_schools
+    if teacher_schools:
+        clauses.append(
+            sa.and_(
+                Incident.school_id.in_(teacher_schools),
+                sa.or_(Incident.reporter_id == user.id, sa.not_(Incident.names_staff_aggressor)),
+            )
+        )
+    departments = _department_ids_for(user, R.GESTOR, R.SUPERVISOR)
+    if departments:
+        clauses.append(
+            Incident.school_id.in_(
+                sa.select(School.id).where(School.department_id.in_(departments))
+            )
+        )
+    return sa.or_(*clauses) if clauses else sa.false()
+
+
+def incident_access(user, incident) -> str | None:
+    """Return how much of ``incident`` ``user`` may see: FULL, SUMMARY or None."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    if incident.school_id in _school_ids_for(user, R.DIRECTOR):
+        return FULL
+    if incident.school_id in _school_ids_for(user, R.DOCENTE):
+        if incident.reporter_id == user.id:
+            return FULL
+        return None if incident.names_staff_aggressor else SUMMARY
+    if incident.school.department_id in _department_ids_for(user, R.GESTOR, R.SUPERVISOR):
+        return SUMMARY
+    return None

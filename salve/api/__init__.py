@@ -1,0 +1,1 @@
+"""The JSON API under /api/v1 for the ministry's other systems and mobile clients."""

@@ -1,0 +1,1 @@
+"""Incident reports: filing, completing, validating and amending them; never deleting."""
