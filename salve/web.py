@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 
 from flask import Response, current_app, g, render_template, request
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
@@ -84,6 +86,28 @@ def _handle_http_error(error: HTTPException):
     return _error_page(error.code or 500)
 
 
+def on_csrf_expired(handler):
+    """Give a form view a handler for an expired or missing CSRF token, so nothing typed is lost.
+
+    The handler receives the ``CSRFError`` and returns a response; it runs only for signed-in
+    users (an anonymous POST without a valid token is simply refused).
+    """
+
+    def decorator(view):
+        view.csrf_expired_handler = handler
+        return view
+
+    return decorator
+
+
+def _handle_csrf_error(error: CSRFError):
+    view = current_app.view_functions.get(request.endpoint)
+    handler = getattr(view, "csrf_expired_handler", None)
+    if handler is not None and current_user.is_authenticated:
+        return handler(error)
+    return _handle_http_error(error)
+
+
 def _handle_database_down(error: OperationalError):
     db.session.rollback()
     log.error("database unavailable: %s", type(error.orig).__name__ if error.orig else "unknown")
@@ -101,6 +125,7 @@ def init_app(app) -> None:
     app.before_request(_declare_write_intent)
     app.after_request(_security_headers)
     app.after_request(_commit_boundary)  # runs first: after_request hooks run in reverse
+    app.register_error_handler(CSRFError, _handle_csrf_error)
     app.register_error_handler(HTTPException, _handle_http_error)
     app.register_error_handler(OperationalError, _handle_database_down)
     if not app.debug and not app.testing:
