@@ -129,33 +129,48 @@ def _replay(user, incident: Incident) -> Incident:
     return incident
 
 
+def _field_values(data: ReportData) -> dict:
+    """Return the incident's own columns that a report sets (and an amendment may change)."""
+    return {
+        "occurred_at": data.occurred_at,
+        "location": data.location,
+        "relationship_code": data.relationship,
+        "repetition": data.repetition,
+        "motivations": data.motivations,
+        "measures": data.measures,
+        "narrative": data.narrative,
+        "measures_note": data.measures_note,
+        "names_staff_aggressor": data.names_staff_aggressor,
+    }
+
+
+def _type_row(violence_type) -> IncidentType:
+    return IncidentType(type_code=violence_type.code, tier=violence_type.tier)
+
+
+def _party_rows(data: ReportData) -> list[IncidentParty]:
+    return [
+        IncidentParty(
+            role=p.role,
+            kind=p.kind,
+            student_id=p.student.id if p.student else None,
+            description=p.description,
+        )
+        for p in data.parties
+    ]
+
+
 def _build(user, data: ReportData, channel: str) -> Incident:
     return Incident(
         idempotency_key=data.idempotency_key,
         school_id=data.school.id,
         reporter_id=user.id,
         catalog_version=data.catalog_version,
-        occurred_at=data.occurred_at,
         reported_at=utcnow(),
         channel=channel,
-        location=data.location,
-        relationship_code=data.relationship,
-        repetition=data.repetition,
-        motivations=data.motivations,
-        measures=data.measures,
-        narrative=data.narrative,
-        measures_note=data.measures_note,
-        names_staff_aggressor=data.names_staff_aggressor,
-        types=[IncidentType(type_code=t.code, tier=t.tier) for t in data.types],
-        parties=[
-            IncidentParty(
-                role=p.role,
-                kind=p.kind,
-                student_id=p.student.id if p.student else None,
-                description=p.description,
-            )
-            for p in data.parties
-        ],
+        types=[_type_row(t) for t in data.types],
+        parties=_party_rows(data),
+        **_field_values(data),
     )
 
 
@@ -222,18 +237,15 @@ def amend_incident(
     if errors:
         raise IncidentError(errors)
     before = as_payload(incident)
-    replacement = _build(incident.reporter, data, incident.channel)
-    for attribute in (
-        "occurred_at", "location", "relationship_code", "repetition", "motivations", "measures",
-        "narrative", "measures_note", "names_staff_aggressor",
-    ):  # fmt: skip
-        setattr(incident, attribute, getattr(replacement, attribute))
-    if [t.type_code for t in replacement.types] != incident.type_codes:
+    for attribute, value in _field_values(data).items():
+        setattr(incident, attribute, value)
+    if [t.code for t in data.types] != incident.type_codes:
         # Keep the rows of types that stay: their primary key is (incident, code).
         kept = {t.type_code: t for t in incident.types}
-        incident.types = [kept.get(t.type_code, t) for t in replacement.types]
-    if _party_tuples(replacement.parties) != _party_tuples(incident.parties):
-        incident.parties = replacement.parties
+        incident.types = [kept.get(t.code) or _type_row(t) for t in data.types]
+    new_parties = _party_rows(data)
+    if _party_tuples(new_parties) != _party_tuples(incident.parties):
+        incident.parties = new_parties
     db.session.flush()
     after = as_payload(incident)
     changes = {
