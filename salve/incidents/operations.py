@@ -16,6 +16,8 @@ from salve.audit.operations import record
 from salve.auth import roles as R
 from salve.auth.scope import scope_for
 from salve.catalog.entries import Catalog
+from salve.catalog.loading import store_version
+from salve.catalog.queries import stored_version
 from salve.db import utcnow
 from salve.extensions import db
 from salve.incidents.models import (
@@ -91,6 +93,8 @@ def file_incident(
     data, errors = check_report(user, payload, catalog)
     if errors:
         raise IncidentError(errors)
+    if stored_version(catalog.version) is None:
+        store_version(catalog)  # files edited without `salve init`: keep the version anyway
     incident = _build(user, data, channel)
     try:
         with db.session.begin_nested():
