@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -31,6 +32,32 @@ def _user_id(username: str) -> int:
     return db.session.scalar(sa.select(User.id).where(User.username == username))
 
 
+def _incident_id(world: World, reporter: str = "docente_a") -> int:
+    """File a fresh report (at the reporter's school) and return its id."""
+    from salve.catalog.queries import current_catalog
+    from salve.incidents.operations import file_incident
+
+    school, students = (
+        (world.school_a, world.students_a) if reporter == "docente_a" else
+        (world.school_c, world.students_c)
+    )  # fmt: skip
+    user = db.session.scalar(sa.select(User).where(User.username == reporter))
+    payload = {
+        "school": school, "occurred_at": "2026-01-15T09:30", "location": "patio",
+        "types": ["FIS_LEVE"], "relationship": "estudiante_estudiante",
+        "parties": [{"role": "victima", "kind": "estudiante", "nie": students[0]}],
+        "repetition": "primera_vez", "narrative": "Relato de prueba.",
+        "idempotency_key": secrets.token_urlsafe(16),
+    }  # fmt: skip
+    incident, _created = file_incident(user, payload, current_catalog())
+    return incident.id
+
+
+SCHOOL_STAFF = frozenset({R.DOCENTE, R.DIRECTOR})
+INCIDENT_READERS = frozenset({R.DOCENTE, R.DIRECTOR, R.GESTOR, R.SUPERVISOR})
+PRINCIPAL = frozenset({R.DIRECTOR})
+
+
 #: endpoint → how to call it and which roles may. Anonymous callers of non-public routes are
 #: sent to the sign-in page.
 MATRIX: dict[str, Route] = {
@@ -56,6 +83,22 @@ MATRIX: dict[str, Route] = {
         lambda w: {"enabled": "1"},
     ),
     "admin.audit": Route("GET", lambda w: "/admin/auditoria", frozenset({R.ADMIN})),
+    "incidents.new": Route("GET", lambda w: "/incidentes/nuevo", SCHOOL_STAFF),
+    "incidents.drafts": Route("GET", lambda w: "/incidentes/borradores", SCHOOL_STAFF),
+    "incidents.students": Route("GET", lambda w: "/incidentes/estudiantes?q=a", SCHOOL_STAFF),
+    "incidents.index": Route("GET", lambda w: "/incidentes/", INCIDENT_READERS),
+    # docente_a filed it; gestor and supervisor of department 06 see it in summary.
+    "incidents.show": Route("GET", lambda w: f"/incidentes/{_incident_id(w)}", INCIDENT_READERS),
+    "incidents.amend": Route("GET", lambda w: f"/incidentes/{_incident_id(w)}/corregir", PRINCIPAL),
+    "incidents.validate": Route(
+        "POST", lambda w: f"/incidentes/{_incident_id(w)}/validar", PRINCIPAL
+    ),
+    "incidents.close": Route(
+        "POST",
+        lambda w: f"/incidentes/{_incident_id(w)}/infundado",
+        PRINCIPAL,
+        lambda w: {"reason": "Prueba de acceso."},
+    ),
 }
 
 #: endpoint → a URL naming another department's record, for the roles confined to department 06
@@ -63,6 +106,9 @@ MATRIX: dict[str, Route] = {
 FOREIGN: dict[str, Callable[[World], str]] = {
     "schools.show": lambda w: f"/escuelas/{w.school_c}",
     "schools.students": lambda w: f"/escuelas/{w.school_c}/estudiantes",
+    "incidents.students": lambda w: f"/incidentes/estudiantes?escuela={w.school_c}",
+    "incidents.show": lambda w: f"/incidentes/{_incident_id(w, 'docente_c')}",
+    "incidents.amend": lambda w: f"/incidentes/{_incident_id(w, 'docente_c')}/corregir",
 }
 CONFINED_ROLES = (R.DOCENTE, R.DIRECTOR, R.GESTOR, R.SUPERVISOR, R.DEPARTAMENTAL)
 
@@ -115,3 +161,15 @@ def test_another_departments_records_are_refused(client, login_as, world, role, 
     response = client.get(FOREIGN[endpoint](world))
     assert response.status_code in (403, 404)
     assert b"Gamma" not in response.data  # school_c's name never leaks
+    assert b"Relato de prueba" not in response.data
+
+
+@pytest.mark.parametrize("role", CONFINED_ROLES)
+@pytest.mark.parametrize("action", ["validar", "infundado"])
+def test_another_schools_report_cannot_be_validated_or_closed(
+    client, login_as, world, role, action
+):
+    login_as(ROLE_ACCOUNTS[role])
+    url = f"/incidentes/{_incident_id(world, 'docente_c')}/{action}"
+    response = client.post(url, data={"reason": "Intento."})
+    assert response.status_code in (403, 404)
