@@ -82,7 +82,9 @@ def _handle_http_error(error: HTTPException):
             "access.refused", "path", request.path[:64], outcome="refused", method=request.method
         )
     if request.path.startswith("/api/"):
-        return {"errors": [{"field": None, "message": error.description}]}, error.code
+        from salve.api.errors import http_error_response
+
+        return http_error_response(error)
     return _error_page(error.code or 500)
 
 

@@ -1,5 +1,248 @@
-"""The JSON API: placeholder blueprint, filled in by the API work."""
+"""The JSON API under /api/v1 for the ministry's other systems and mobile clients.
 
-from flask import Blueprint
+Every request but the OpenAPI document needs ``Authorization: Bearer <token>``
+(``salve.api.auth``); the session cookie is never read. What a caller may see is decided by
+``salve.auth.scope``, as in the web pages. Errors: ``salve.api.errors``. The document at
+``/api/v1/openapi.json`` (``salve.api.openapi``) describes every route here; a test keeps it so.
+"""
+
+from __future__ import annotations
+
+import json
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, g, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import orm
+
+from salve.api.auth import Refusal, authenticate
+from salve.api.errors import ApiError, error_response, field_errors
+from salve.api.openapi import MAX_PER_PAGE, document
+from salve.api.serializers import (
+    catalog_json,
+    incident_json,
+    school_json,
+    student_json,
+)
+from salve.audit.operations import record
+from salve.auth.scope import (
+    FULL,
+    can_list_students,
+    incident_access,
+    require,
+    visible_schools,
+)
+from salve.catalog.queries import current_catalog
+from salve.extensions import db, login_manager
+from salve.geography.models import District
+from salve.incidents.models import STATUSES, Incident, IncidentParty
+from salve.incidents.operations import IncidentError, file_incident, reporting_school_ids
+from salve.incidents.queries import find_incident, incident_list
+from salve.pagination import paginate
+from salve.schools.models import School, Student
+from salve.web import writes_on_read
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+#: Endpoints that answer without a token.
+PUBLIC_ENDPOINTS = frozenset({"api.openapi"})
+DEFAULT_PER_PAGE = 50
+MAX_PAGE = 1_000_000
+#: Incident ids are 32-bit integers in PostgreSQL; larger numbers name nothing.
+MAX_ID = 2**31 - 1
+
+
+@bp.before_request
+def _authenticate():
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        g._login_user = login_manager.anonymous_user()
+        return None
+    result = authenticate()
+    if isinstance(result, Refusal):
+        challenge = "Bearer" + (f' error="{result.error}"' if result.error else "")
+        return error_response(401, [(None, result.message)], {"WWW-Authenticate": challenge})
+    return None
+
+
+@bp.errorhandler(ApiError)
+def _api_error(error: ApiError):
+    return error_response(error.status, error.errors)
+
+
+def _user():
+    return g._login_user
+
+
+def _int_arg(name: str, default: int, maximum: int) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ApiError(400, [(name, _("Debe ser un número entero."))]) from None
+    if not 1 <= value <= maximum:
+        raise ApiError(
+            400, [(name, _("Debe estar entre 1 y %(maximum)d.", maximum=maximum))]
+        ) from None
+    return value
+
+
+def _paging() -> tuple[int, int]:
+    return (
+        _int_arg("page", 1, MAX_PAGE),
+        _int_arg("per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE),
+    )
+
+
+def _search() -> str:
+    return request.args.get("q", "").strip()[:80]
+
+
+def _page_json(page, items: list) -> dict:
+    return {"items": items, "total": page.total, "page": page.page, "per_page": page.per_page}
+
+
+@bp.get("/openapi.json")
+def openapi():
+    """The OpenAPI 3.1 document of this API."""
+    return document()
+
+
+@bp.get("/catalog")
+def catalog():
+    """The violence catalog in force."""
+    return catalog_json(current_catalog())
+
+
+@bp.get("/schools")
+def schools():
+    """The schools in the caller's scope."""
+    page_number, per_page = _paging()
+    query = (
+        visible_schools(_user())
+        .options(
+            orm.joinedload(School.district).joinedload(District.municipality),
+            orm.joinedload(School.department),
+        )
+        .order_by(School.code)
+    )
+    search = _search()
+    if search:
+        pattern = f"%{search}%"
+        query = query.where(sa.or_(School.name.ilike(pattern), School.code.like(pattern)))
+    page = paginate(query, page_number, per_page)
+    return _page_json(page, [school_json(school) for school in page.items])
+
+
+@bp.get("/schools/<code>/students")
+@writes_on_read
+def school_students(code: str):
+    """The active roll of a school: its own staff and its department's case handlers only."""
+    user = _user()
+    school = db.session.scalar(visible_schools(user).where(School.code == code[:20]))
+    require(school is not None)
+    if not can_list_students(user, school):
+        raise_forbidden(_("Solo el personal de la escuela y los gestores de casos ven su nómina."))
+    page_number, per_page = _paging()
+    query = sa.select(Student).where(Student.school_id == school.id, Student.is_active)
+    search = _search()
+    if search:
+        pattern = f"%{search}%"
+        query = query.where(
+            sa.or_(
+                Student.nie.like(pattern),
+                Student.given_names.ilike(pattern),
+                Student.family_names.ilike(pattern),
+            )
+        )
+    query = query.order_by(
+        Student.grade, Student.section, Student.family_names, Student.given_names, Student.id
+    )
+    page = paginate(query, page_number, per_page)
+    record("student_roll.view", "school", school.code, shown=len(page.items), searched=bool(search))
+    return _page_json(page, [student_json(student) for student in page.items])
+
+
+def raise_forbidden(message: str) -> None:
+    """Refuse with 403 (audited by the app's error handler)."""
+    abort(403, description=message)
+
+
+def _json_body() -> dict:
+    if not request.is_json:
+        raise ApiError(
+            400, [(None, _("Envíe los datos como JSON (Content-Type: application/json)."))]
+        )
+    raw = request.get_data(cache=True)  # over MAX_CONTENT_LENGTH: 413
+    try:
+        payload = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise ApiError(400, [(None, _("El cuerpo de la solicitud no es JSON válido."))]) from None
+    if not isinstance(payload, dict):
+        raise ApiError(400, [(None, _("Se esperaba un objeto JSON con los datos del reporte."))])
+    return payload
+
+
+@bp.post("/incidents")
+def create_incident():
+    """File a report; the same idempotency key again answers with the first one (200)."""
+    user = _user()
+    if not reporting_school_ids(user):
+        raise_forbidden(_("Solo el personal de una escuela puede presentar reportes."))
+    payload = _json_body()
+    try:
+        incident, created = file_incident(user, payload, current_catalog(), channel="api")
+    except IncidentError as error:
+        return error_response(error.status, field_errors(error.errors))
+    access = incident_access(user, incident) or FULL  # the reporter sees their own report
+    location = url_for("api.get_incident", incident_id=incident.id)
+    return incident_json(incident, access), 201 if created else 200, {"Location": location}
+
+
+@bp.get("/incidents/<int:incident_id>")
+@writes_on_read
+def get_incident(incident_id: int):
+    """One report, in full or in summary as the caller's access allows. Audited."""
+    user = _user()
+    incident, access = find_incident(user, incident_id) if incident_id <= MAX_ID else (None, None)
+    require(incident is not None)
+    record("incident.view", "incident", incident.id, level=access, channel="api")
+    return incident_json(incident, access)
+
+
+@bp.get("/incidents")
+@writes_on_read
+def list_incidents():
+    """The reports the caller may list, newest first; full items only where access is full."""
+    user = _user()
+    school = request.args.get("school", "").strip()[:20]
+    status = request.args.get("status", "").strip()
+    if status and status not in STATUSES:
+        raise ApiError(
+            400, [("status", _("Estado desconocido: «%(status)s».", status=status[:20]))]
+        )
+    page_number, per_page = _paging()
+    page = incident_list(
+        user, school_code=school, status=status, page=page_number, per_page=per_page
+    )
+    ids = [incident.id for incident in page.items]
+    if ids:  # parties, students and amendments of the whole page in three queries
+        db.session.scalars(
+            sa.select(Incident)
+            .where(Incident.id.in_(ids))
+            .options(
+                orm.selectinload(Incident.parties).joinedload(IncidentParty.student),
+                orm.selectinload(Incident.amendments),
+            )
+        ).all()
+    items, full = [], []
+    for incident in page.items:
+        access = incident_access(user, incident)
+        if access is None:  # incident_clause and incident_access agree; never show more
+            continue
+        if access == FULL:
+            full.append(incident.id)
+        items.append(incident_json(incident, access))
+    record("incident.list", "school", school, shown=len(items), full=full, status=status)
+    return _page_json(page, items)

@@ -97,6 +97,22 @@ def can_view_student_identities(user, school: School) -> bool:
     return school.id in identity_school_ids(user)
 
 
+def can_list_students(user, school: School) -> bool:
+    """Tell whether ``user`` may list ``school``'s roll through the API.
+
+    The school's own staff (docente, director) and the case handlers of its department
+    (gestor, supervisor), who must find a child by NIE when a report reaches them by phone.
+    """
+    if not getattr(user, "is_authenticated", False):
+        return False
+    if can_view_student_identities(user, school):
+        return True
+    return any(
+        a.role in (R.GESTOR, R.SUPERVISOR) and a.department_id == school.department_id
+        for a in user.role_assignments
+    )
+
+
 def visible_students(user) -> sa.Select:
     """Return a query of the students ``user`` may see by name."""
     school_ids = identity_school_ids(user)

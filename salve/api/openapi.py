@@ -1,0 +1,540 @@
+"""The OpenAPI 3.1 document of the API, served at ``/api/v1/openapi.json``.
+
+tests/api/test_openapi.py keeps it true: every route of the ``api`` blueprint is described here
+and nothing else is, the document is valid OpenAPI, and every response the tests receive
+validates against the schema documented for its route and status.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from salve.incidents.models import CHANNELS, PARTY_KINDS, PARTY_ROLES, STATUSES
+from salve.incidents.validation import (
+    MAX_DESCRIPTION,
+    MAX_NARRATIVE,
+    MAX_NOTE,
+    MAX_PARTIES,
+    MAX_TYPES,
+)
+
+#: The URL prefix every path below is relative to.
+SERVER_URL = "/api/v1"
+MAX_PER_PAGE = 500
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _obj(properties: dict, required: list[str] | None = None, **extra) -> dict:
+    """A closed object: responses carry no field the document does not name."""
+    schema = {"type": "object", "properties": properties, "additionalProperties": False}
+    schema["required"] = list(properties) if required is None else required
+    schema.update(extra)
+    return schema
+
+
+STRING = {"type": "string"}
+NULLABLE_STRING = {"type": ["string", "null"]}
+DATE_TIME = {"type": "string", "format": "date-time"}
+NULLABLE_DATE_TIME = {"type": ["string", "null"], "format": "date-time"}
+CODES = {"type": "array", "items": STRING}
+
+SCHEMAS = {
+    "FieldError": _obj(
+        {
+            "field": {
+                **NULLABLE_STRING,
+                "description": "Path of the offending field (`parties[0].nie`, `page`); "
+                "null when the request as a whole is at fault.",
+            },
+            "message": {**STRING, "description": "What is wrong, in the caller's language."},
+        }
+    ),
+    "Error": _obj({"errors": {"type": "array", "minItems": 1, "items": _ref("FieldError")}}),
+    "Label": _obj({"es": STRING, "en": STRING}),
+    "CatalogEntry": _obj({"code": STRING, "label": _ref("Label")}),
+    "ViolenceType": _obj(
+        {
+            "code": STRING,
+            "category": {**STRING, "description": "Code of one of `categories`."},
+            "tier": {"type": "string", "enum": ["I", "II", "III"]},
+            "mandatory_report": {"type": "boolean"},
+            "immediate": {"type": "boolean", "description": "Raises an alert at once."},
+            "label": _ref("Label"),
+            "report_to": {**CODES, "description": "Codes of `institutions` to report to."},
+            "relationships": {
+                **CODES,
+                "description": "Relationships this type may be filed with; empty: any.",
+            },
+            "requires_factor": {
+                "type": "boolean",
+                "description": "A report must name a motivation that is a discrimination factor.",
+            },
+        }
+    ),
+    "Repetition": _obj(
+        {
+            "code": STRING,
+            "label": _ref("Label"),
+            "min_times": {"type": "integer"},
+            "max_times": {"type": ["integer", "null"]},
+        }
+    ),
+    "Motivation": _obj(
+        {"code": STRING, "label": _ref("Label"), "is_discrimination": {"type": "boolean"}}
+    ),
+    "Catalog": _obj(
+        {
+            "version": STRING,
+            "valid_from": {"type": "string", "format": "date"},
+            "types": {"type": "array", "items": _ref("ViolenceType")},
+            "categories": {"type": "array", "items": _ref("CatalogEntry")},
+            "locations": {"type": "array", "items": _ref("CatalogEntry")},
+            "relationships": {"type": "array", "items": _ref("CatalogEntry")},
+            "repetition": {"type": "array", "items": _ref("Repetition")},
+            "motivations": {"type": "array", "items": _ref("Motivation")},
+            "measures": {"type": "array", "items": _ref("CatalogEntry")},
+            "institutions": {"type": "array", "items": _ref("CatalogEntry")},
+        }
+    ),
+    "School": _obj(
+        {
+            "code": {"type": "string", "pattern": "^[0-9]{5}$"},
+            "name": STRING,
+            "department_code": {"type": "string", "pattern": "^[0-9]{2}$"},
+            "municipality": STRING,
+            "district": STRING,
+        }
+    ),
+    "Student": _obj(
+        {
+            "nie": STRING,
+            "given_names": STRING,
+            "family_names": STRING,
+            "sex": {"type": "string", "enum": ["F", "M"]},
+            "grade": STRING,
+            "section": STRING,
+        }
+    ),
+    "PartyInput": {
+        "type": "object",
+        "required": ["role", "kind"],
+        "additionalProperties": False,
+        "properties": {
+            "role": {"type": "string", "enum": list(PARTY_ROLES)},
+            "kind": {"type": "string", "enum": list(PARTY_KINDS)},
+            "nie": {**STRING, "description": "Required when `kind` is `estudiante`."},
+            "description": {
+                "type": "string",
+                "maxLength": MAX_DESCRIPTION,
+                "description": "For staff and outsiders, e.g. «docente de 7.º grado»; "
+                "no full names.",
+            },
+        },
+    },
+    "IncidentInput": {
+        "type": "object",
+        "description": "A report. Any other field (status, reporter, ids…) is refused (422).",
+        "required": [
+            "school",
+            "occurred_at",
+            "location",
+            "types",
+            "relationship",
+            "parties",
+            "repetition",
+            "narrative",
+            "idempotency_key",
+        ],
+        "additionalProperties": False,
+        "properties": {
+            "school": {**STRING, "description": "Code of a school the caller works at."},
+            "occurred_at": {
+                **STRING,
+                "description": "ISO 8601; without an offset it is El Salvador's local time. "
+                "Not in the future, not more than three years ago.",
+                "examples": ["2026-03-02T10:15", "2026-03-02T16:15:00Z"],
+            },
+            "location": {**STRING, "description": "A `locations` code of the catalog."},
+            "types": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": MAX_TYPES,
+                "items": STRING,
+                "description": "Current `types` codes; a retired code is refused naming "
+                "its replacement.",
+            },
+            "relationship": {**STRING, "description": "A `relationships` code."},
+            "parties": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": MAX_PARTIES,
+                "items": _ref("PartyInput"),
+            },
+            "repetition": {**STRING, "description": "A `repetition` code."},
+            "motivations": {**CODES, "description": "`motivations` codes."},
+            "narrative": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": MAX_NARRATIVE,
+                "description": "Stored as typed (markup included) and returned as typed.",
+            },
+            "measures": {**CODES, "description": "`measures` codes."},
+            "measures_note": {"type": "string", "maxLength": MAX_NOTE},
+            "idempotency_key": {
+                "type": "string",
+                "pattern": "^[A-Za-z0-9_-]{8,64}$",
+                "description": "Generated by the client once per report: a retry with the "
+                "same key stores nothing new and answers 200 with the first report.",
+            },
+        },
+    },
+    "PartySummary": _obj(
+        {
+            "role": {"type": "string", "enum": list(PARTY_ROLES)},
+            "kind": {"type": "string", "enum": list(PARTY_KINDS)},
+        }
+    ),
+    "Party": _obj(
+        {
+            "role": {"type": "string", "enum": list(PARTY_ROLES)},
+            "kind": {"type": "string", "enum": list(PARTY_KINDS)},
+            "nie": {**NULLABLE_STRING, "description": "The student's NIE; null for others."},
+            "description": STRING,
+        }
+    ),
+    "IncidentType": _obj({"code": STRING, "tier": {"type": "string", "enum": ["I", "II", "III"]}}),
+    "Amendment": _obj(
+        {
+            "id": {"type": "integer"},
+            "action": {"type": "string", "enum": ["amend", "validate", "close_unfounded"]},
+            "created_at": DATE_TIME,
+            "author_id": {"type": "integer"},
+            "reason": STRING,
+            "fields": {**CODES, "description": "Names of the fields that changed."},
+        }
+    ),
+}
+
+_INCIDENT_COMMON = {
+    "id": {"type": "integer"},
+    "access": {
+        "type": "string",
+        "enum": ["full", "summary"],
+        "description": "`full`: the principal, or the reporter. `summary`: other staff of "
+        "the school and the department's case handlers; no identities, no narrative.",
+    },
+    "school": STRING,
+    "status": {"type": "string", "enum": list(STATUSES)},
+    "channel": {"type": "string", "enum": list(CHANNELS)},
+    "catalog_version": STRING,
+    "occurred_at": DATE_TIME,
+    "reported_at": DATE_TIME,
+    "location": STRING,
+    "types": {"type": "array", "items": _ref("IncidentType")},
+    "relationship": STRING,
+    "repetition": STRING,
+    "motivations": CODES,
+    "measures": CODES,
+    "names_staff_aggressor": {"type": "boolean"},
+    "validated_at": NULLABLE_DATE_TIME,
+    "closed_at": NULLABLE_DATE_TIME,
+}
+_INCIDENT_FULL_ONLY = {
+    "idempotency_key": STRING,
+    "narrative": STRING,
+    "measures_note": STRING,
+    "closed_reason": NULLABLE_STRING,
+    "amendments": {"type": "array", "items": _ref("Amendment")},
+}
+SCHEMAS["Incident"] = {
+    "description": "A report, as much of it as the caller may see (`access`).",
+    "oneOf": [
+        _obj(
+            {
+                **_INCIDENT_COMMON,
+                "access": {"const": "full"},
+                "parties": {"type": "array", "items": _ref("Party")},
+                **_INCIDENT_FULL_ONLY,
+            },
+            title="IncidentFull",
+        ),
+        _obj(
+            {
+                **_INCIDENT_COMMON,
+                "access": {"const": "summary"},
+                "parties": {"type": "array", "items": _ref("PartySummary")},
+            },
+            title="IncidentSummary",
+        ),
+    ],
+}
+
+
+def _page_of(item: str) -> dict:
+    return _obj(
+        {
+            "items": {"type": "array", "items": _ref(item)},
+            "total": {"type": "integer", "minimum": 0, "description": "Items on every page."},
+            "page": {"type": "integer", "minimum": 1},
+            "per_page": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE},
+        }
+    )
+
+
+SCHEMAS["SchoolPage"] = _page_of("School")
+SCHEMAS["StudentPage"] = _page_of("Student")
+SCHEMAS["IncidentPage"] = _page_of("Incident")
+
+
+def _json(schema: dict) -> dict:
+    return {"application/json": {"schema": schema}}
+
+
+def _error(description: str, **headers) -> dict:
+    response = {"description": description, "content": _json(_ref("Error"))}
+    if headers:
+        response["headers"] = {
+            name: {"schema": {"type": "string"}, "description": text}
+            for name, text in headers.items()
+        }
+    return response
+
+
+RESPONSES = {
+    "BadRequest": _error("Malformed request: invalid JSON, wrong content type, bad parameter."),
+    "Unauthorized": _error(
+        "No token, or an unknown or revoked one, or a disabled account.",
+        **{"WWW-Authenticate": '`Bearer`, with `error="invalid_token"` for a bad token.'},
+    ),
+    "Forbidden": _error("The caller's role may not do this."),
+    "NotFound": _error("No such record, or outside the caller's scope (not told apart)."),
+    "Conflict": _error("The idempotency key was already used by another account's report."),
+    "TooLarge": _error("The body exceeds the server's limit (2 MB by default)."),
+    "Unprocessable": _error("The report is not valid; each error names its field."),
+}
+
+PARAMETERS = {
+    "page": {
+        "name": "page",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 1, "default": 1},
+        "description": "Page number; past the last page answers the last one.",
+    },
+    "per_page": {
+        "name": "per_page",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE, "default": 50},
+    },
+    "q": {
+        "name": "q",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string", "maxLength": 80},
+        "description": "Search text.",
+    },
+}
+
+
+def _param(name: str) -> dict:
+    return {"$ref": f"#/components/parameters/{name}"}
+
+
+def _resp(name: str) -> dict:
+    return {"$ref": f"#/components/responses/{name}"}
+
+
+def _ok(description: str, schema: dict) -> dict:
+    return {"description": description, "content": _json(schema)}
+
+
+_AUTH_ERRORS = {"401": _resp("Unauthorized")}
+
+PATHS = {
+    "/openapi.json": {
+        "get": {
+            "operationId": "openapi",
+            "summary": "This document",
+            "security": [],
+            "responses": {"200": _ok("The OpenAPI document.", {"type": "object"})},
+        }
+    },
+    "/catalog": {
+        "get": {
+            "operationId": "catalog",
+            "summary": "The violence catalog in force",
+            "description": "Every type (category, tier, mandatory report, immediate alert, "
+            "institutions to report to) and every coded choice, each with labels in Spanish "
+            "and English.",
+            "responses": {"200": _ok("The catalog.", _ref("Catalog")), **_AUTH_ERRORS},
+        }
+    },
+    "/schools": {
+        "get": {
+            "operationId": "schools",
+            "summary": "Schools in the caller's scope",
+            "description": "A teacher or principal sees their school; departmental roles "
+            "their department; national roles every school. `q` searches name and code.",
+            "parameters": [_param("page"), _param("per_page"), _param("q")],
+            "responses": {
+                "200": _ok("A page of schools, by code.", _ref("SchoolPage")),
+                "400": _resp("BadRequest"),
+                **_AUTH_ERRORS,
+            },
+        }
+    },
+    "/schools/{code}/students": {
+        "get": {
+            "operationId": "school_students",
+            "summary": "A school's active roll",
+            "description": "Only the school's own staff (docente, director) and the case "
+            "handlers (gestor, supervisor) of its department. `q` searches NIE and names. "
+            "Every call is recorded in the audit log.",
+            "parameters": [
+                {
+                    "name": "code",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string"},
+                    "description": "The school's five-digit code.",
+                },
+                _param("page"),
+                _param("per_page"),
+                _param("q"),
+            ],
+            "responses": {
+                "200": _ok("A page of students.", _ref("StudentPage")),
+                "400": _resp("BadRequest"),
+                **_AUTH_ERRORS,
+                "403": _resp("Forbidden"),
+                "404": _resp("NotFound"),
+            },
+        }
+    },
+    "/incidents": {
+        "get": {
+            "operationId": "list_incidents",
+            "summary": "Reports the caller may list, newest first",
+            "description": "Each item in full where the caller has full access, otherwise in "
+            "summary. Recorded in the audit log.",
+            "parameters": [
+                {
+                    "name": "school",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string"},
+                    "description": "Only this school's reports.",
+                },
+                {
+                    "name": "status",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string", "enum": list(STATUSES)},
+                },
+                _param("page"),
+                _param("per_page"),
+            ],
+            "responses": {
+                "200": _ok("A page of reports.", _ref("IncidentPage")),
+                "400": _resp("BadRequest"),
+                **_AUTH_ERRORS,
+            },
+        },
+        "post": {
+            "operationId": "create_incident",
+            "summary": "File a report",
+            "description": "For teachers and principals, at their own school. Validated as "
+            "the web form is. The same `idempotency_key` again stores nothing and answers "
+            "200 with the report first filed under it.",
+            "requestBody": {"required": True, "content": _json(_ref("IncidentInput"))},
+            "responses": {
+                "201": {
+                    **_ok("Filed.", _ref("Incident")),
+                    "headers": {
+                        "Location": {
+                            "schema": {"type": "string"},
+                            "description": "URL of the new report.",
+                        }
+                    },
+                },
+                "200": {
+                    **_ok("Already filed under this key: the first report.", _ref("Incident")),
+                    "headers": {
+                        "Location": {
+                            "schema": {"type": "string"},
+                            "description": "URL of the report.",
+                        }
+                    },
+                },
+                "400": _resp("BadRequest"),
+                **_AUTH_ERRORS,
+                "403": _resp("Forbidden"),
+                "409": _resp("Conflict"),
+                "413": _resp("TooLarge"),
+                "422": _resp("Unprocessable"),
+            },
+        },
+    },
+    "/incidents/{incident_id}": {
+        "get": {
+            "operationId": "get_incident",
+            "summary": "One report",
+            "description": "In full for the principal and the reporter; in summary for the "
+            "school's other staff and the department's case handlers; 404 for anyone else. "
+            "Recorded in the audit log.",
+            "parameters": [
+                {
+                    "name": "incident_id",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "integer", "minimum": 0},
+                }
+            ],
+            "responses": {
+                "200": _ok("The report.", _ref("Incident")),
+                **_AUTH_ERRORS,
+                "404": _resp("NotFound"),
+            },
+        }
+    },
+}
+
+DOCUMENT = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "SALVE API",
+        "version": "1",
+        "summary": "Sistema de Alerta de Violencia en Educación: catalog, schools, reports.",
+        "description": (
+            "Every request except this document needs `Authorization: Bearer <token>`; "
+            "an administrator creates tokens with `flask --app app salve token create USER`. "
+            "The session cookie of the web pages is never accepted. Errors, on every route "
+            "(an unknown path answers 404, a wrong method 405), have the shape "
+            '`{"errors": [{"field": "parties[0].nie", "message": "…"}]}`.'
+        ),
+    },
+    "servers": [{"url": SERVER_URL}],
+    "security": [{"bearerAuth": []}],
+    "paths": PATHS,
+    "components": {
+        "securitySchemes": {
+            "bearerAuth": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "A token from `salve token create`.",
+            }
+        },
+        "schemas": SCHEMAS,
+        "parameters": PARAMETERS,
+        "responses": RESPONSES,
+    },
+}
+
+
+def document() -> dict:
+    """Return the OpenAPI document (a copy: callers may not alter the served one)."""
+    return copy.deepcopy(DOCUMENT)

@@ -1,0 +1,139 @@
+"""Records as JSON for the API. The shapes are described in ``salve.api.openapi``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from salve.auth.scope import FULL
+from salve.catalog.entries import Catalog, Entry, Label
+from salve.incidents.models import Incident
+from salve.schools.models import School, Student
+
+
+def _label(label: Label) -> dict:
+    return {"es": label.es, "en": label.en}
+
+
+def _entry(entry: Entry) -> dict:
+    return {"code": entry.code, "label": _label(entry.label)}
+
+
+def _time(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def catalog_json(catalog: Catalog) -> dict:
+    """Return the catalog in force: every type and every coded choice, with labels."""
+    return {
+        "version": catalog.version,
+        "valid_from": catalog.valid_from.isoformat(),
+        "types": [
+            {
+                "code": t.code,
+                "category": t.category,
+                "tier": t.tier,
+                "mandatory_report": t.is_mandatory_report,
+                "immediate": t.is_immediate,
+                "label": _label(t.label),
+                "report_to": list(t.report_to),
+                "relationships": list(t.relationships),
+                "requires_factor": t.requires_factor,
+            }
+            for t in catalog.types.values()
+        ],
+        "categories": [_entry(e) for e in catalog.categories.values()],
+        "locations": [_entry(e) for e in catalog.locations.values()],
+        "relationships": [_entry(e) for e in catalog.relationships.values()],
+        "repetition": [
+            {**_entry(e), "min_times": e.min_times, "max_times": e.max_times}
+            for e in catalog.repetition.values()
+        ],
+        "motivations": [
+            {**_entry(e), "is_discrimination": e.is_discrimination}
+            for e in catalog.motivations.values()
+        ],
+        "measures": [_entry(e) for e in catalog.measures.values()],
+        "institutions": [_entry(e) for e in catalog.institutions.values()],
+    }
+
+
+def school_json(school: School) -> dict:
+    """Return a school's public facts (no figures, no people)."""
+    district = school.district
+    return {
+        "code": school.code,
+        "name": school.name,
+        "department_code": school.department.code,
+        "municipality": district.municipality.name,
+        "district": district.name,
+    }
+
+
+def student_json(student: Student) -> dict:
+    """Return a student as on the roll: only what finding them for a report needs."""
+    return {
+        "nie": student.nie,
+        "given_names": student.given_names,
+        "family_names": student.family_names,
+        "sex": student.sex,
+        "grade": student.grade,
+        "section": student.section,
+    }
+
+
+def incident_json(incident: Incident, access: str) -> dict:
+    """Return ``incident`` as ``access`` allows: FULL in full, SUMMARY without identities.
+
+    A summary leaves out who the parties are (NIE, description), the narrative, the note on
+    measures and the amendments: what a teacher of the school or a case handler of the
+    department may see of a report that is not theirs.
+    """
+    data = {
+        "id": incident.id,
+        "access": access,
+        "school": incident.school.code,
+        "status": incident.status,
+        "channel": incident.channel,
+        "catalog_version": incident.catalog_version,
+        "occurred_at": _time(incident.occurred_at),
+        "reported_at": _time(incident.reported_at),
+        "location": incident.location,
+        "types": [{"code": t.type_code, "tier": t.tier} for t in incident.types],
+        "relationship": incident.relationship_code,
+        "repetition": incident.repetition,
+        "motivations": list(incident.motivations or []),
+        "measures": list(incident.measures or []),
+        "names_staff_aggressor": incident.names_staff_aggressor,
+        "validated_at": _time(incident.validated_at),
+        "closed_at": _time(incident.closed_at),
+    }
+    if access != FULL:
+        data["parties"] = [{"role": p.role, "kind": p.kind} for p in incident.parties]
+        return data
+    data["parties"] = [
+        {
+            "role": p.role,
+            "kind": p.kind,
+            "nie": p.student.nie if p.student else None,
+            "description": p.description,
+        }
+        for p in incident.parties
+    ]
+    data.update(
+        idempotency_key=incident.idempotency_key,
+        narrative=incident.narrative,
+        measures_note=incident.measures_note,
+        closed_reason=incident.closed_reason,
+        amendments=[
+            {
+                "id": a.id,
+                "action": a.action,
+                "created_at": _time(a.created_at),
+                "author_id": a.author_id,
+                "reason": a.reason,
+                "fields": sorted(a.changes or {}),
+            }
+            for a in incident.amendments
+        ],
+    )
+    return data

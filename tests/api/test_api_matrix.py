@@ -1,0 +1,124 @@
+"""Every API route x every role: allowed or refused. A route missing here fails the test.
+
+The API's own matrix (the web pages' is tests/test_route_matrix.py): a bearer token per role,
+JSON errors. Allowed means a 2xx; refused means 403 or 404 with no data; without a token every
+route but the OpenAPI document answers 401.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+import sqlalchemy as sa
+
+from salve.auth import roles as R
+from salve.auth.models import User
+from salve.catalog.queries import current_catalog
+from salve.extensions import db
+from salve.incidents.operations import file_incident
+from tests.api.conftest import report
+from tests.conftest import ROLE_ACCOUNTS, World
+
+EVERYONE = frozenset(R.ROLES)
+PUBLIC = "public"
+SCHOOL_STAFF = frozenset({R.DOCENTE, R.DIRECTOR})
+CASE_HANDLERS = frozenset({R.GESTOR, R.SUPERVISOR})
+
+
+@dataclass(frozen=True)
+class Call:
+    """How to call a route and who may."""
+
+    method: str
+    url: Callable[[World], str]
+    allowed: frozenset[str] | str
+    body: Callable[[World], dict] | None = None
+
+
+def _incident_id(world: World, reporter: str = "docente_a") -> int:
+    """File a report at the reporter's school and return its id."""
+    user = db.session.scalar(sa.select(User).where(User.username == reporter))
+    overrides = {}
+    if reporter == "docente_c":
+        overrides = {
+            "school": world.school_c,
+            "parties": [{"role": "victima", "kind": "estudiante", "nie": world.students_c[0]}],
+        }
+    incident, _created = file_incident(user, report(world, **overrides), current_catalog())
+    db.session.commit()
+    return incident.id
+
+
+#: endpoint → how to call it and which roles get a 2xx.
+MATRIX: dict[str, Call] = {
+    "api.openapi": Call("GET", lambda w: "/api/v1/openapi.json", PUBLIC),
+    "api.catalog": Call("GET", lambda w: "/api/v1/catalog", EVERYONE),
+    # Everyone may list schools; each sees those in scope (tests/api/test_reads.py).
+    "api.schools": Call("GET", lambda w: "/api/v1/schools", EVERYONE),
+    "api.school_students": Call(
+        "GET", lambda w: f"/api/v1/schools/{w.school_a}/students", SCHOOL_STAFF | CASE_HANDLERS
+    ),
+    "api.create_incident": Call("POST", lambda w: "/api/v1/incidents", SCHOOL_STAFF, report),
+    # Everyone may ask; the list holds only what each may see (tests/api/test_incidents.py).
+    "api.list_incidents": Call("GET", lambda w: "/api/v1/incidents", EVERYONE),
+    # docente_a files it: full for them and the principal, summary for the case handlers.
+    "api.get_incident": Call(
+        "GET", lambda w: f"/api/v1/incidents/{_incident_id(w)}", SCHOOL_STAFF | CASE_HANDLERS
+    ),
+}
+
+#: endpoint → a URL naming another department's record; no confined role gets data back.
+FOREIGN: dict[str, Callable[[World], str]] = {
+    "api.school_students": lambda w: f"/api/v1/schools/{w.school_c}/students",
+    "api.get_incident": lambda w: f"/api/v1/incidents/{_incident_id(w, 'docente_c')}",
+}
+CONFINED_ROLES = (R.DOCENTE, R.DIRECTOR, R.GESTOR, R.SUPERVISOR, R.DEPARTAMENTAL)
+
+
+def test_every_api_route_is_in_the_matrix(app):
+    endpoints = {r.endpoint for r in app.url_map.iter_rules() if r.endpoint.startswith("api.")}
+    missing = endpoints - MATRIX.keys()
+    assert not missing, f"API routes missing from the access matrix: {sorted(missing)}"
+    stale = MATRIX.keys() - endpoints
+    assert not stale, f"matrix names API routes that no longer exist: {sorted(stale)}"
+
+
+def _call(api, call: Call, world: World):
+    body = call.body(world) if call.body else None
+    return api.request(call.method, call.url(world), json=body)
+
+
+@pytest.mark.parametrize("role", R.ROLES)
+@pytest.mark.parametrize("endpoint", sorted(MATRIX))
+def test_api_access_by_role(api, world, role, endpoint):
+    call = MATRIX[endpoint]
+    api.as_user(ROLE_ACCOUNTS[role])
+    response = _call(api, call, world)
+    if call.allowed == PUBLIC or role in call.allowed:
+        assert 200 <= response.status_code < 300, (response.status_code, response.json)
+    else:
+        assert response.status_code in (403, 404), (response.status_code, response.json)
+        assert set(response.json) == {"errors"}
+
+
+@pytest.mark.parametrize("endpoint", sorted(MATRIX))
+def test_api_access_without_a_token(api, world, endpoint):
+    call = MATRIX[endpoint]
+    response = _call(api, call, world)
+    if call.allowed == PUBLIC:
+        assert response.status_code == 200
+    else:
+        assert response.status_code == 401
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize("role", CONFINED_ROLES)
+@pytest.mark.parametrize("endpoint", sorted(FOREIGN))
+def test_another_departments_records_are_refused(api, world, role, endpoint):
+    api.as_user(ROLE_ACCOUNTS[role])
+    response = api.get(FOREIGN[endpoint](world))
+    assert response.status_code in (403, 404)
+    assert set(response.json) == {"errors"}
+    assert world.students_c[0].encode() not in response.data
