@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Flask
 
 from salve import auth, cli, i18n, models, web  # noqa: F401 - models: the whole schema
+from salve.catalog.queries import cached_catalog
 from salve.config import load_config
 from salve.db import configure_sqlite, is_sqlite
 from salve.extensions import csrf, migrate
@@ -49,4 +52,6 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.exempt(api_bp)  # the API takes bearer tokens only, never the session cookie
 
     cli.init_app(app)
+    # A broken catalog stops the app at start, naming file, entry and field, not at a report.
+    cached_catalog(Path(app.config["CATALOG_DIR"]))
     return app

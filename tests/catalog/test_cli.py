@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from salve import create_app
@@ -79,3 +81,16 @@ def test_load_refuses_a_changed_catalog_under_the_same_version(app, catalog_dir)
     result = runner.invoke(args=["salve", "catalog", "load", "--dir", str(catalog_dir)])
     assert result.exit_code == 1
     assert "a changed catalog needs a new version" in result.output
+
+
+
+def test_the_app_refuses_to_start_with_a_broken_catalog(tmp_path):
+    from salve.catalog.entries import CatalogError
+
+    catalog_dir = tmp_path / "catalogs"
+    shutil.copytree(SHIPPED, catalog_dir)
+    violence = catalog_dir / VIOLENCE_FILE
+    text = violence.read_text(encoding="utf-8")
+    violence.write_text(text.replace("tier: III", "tier: IV", 1), encoding="utf-8")
+    with pytest.raises(CatalogError, match=r"violence\.yaml"):
+        create_app({"CATALOG_DIR": str(catalog_dir)})
