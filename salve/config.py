@@ -85,7 +85,15 @@ def normalise_database_url(url: str) -> str:
 
 def engine_options(url: str) -> dict:
     """Return engine options suited to the database behind ``url``."""
+    # hide_parameters: database errors end up in logs, and their parameters hold narratives.
     if url.startswith("sqlite"):
         # Several threads of the development server share the file; SQLite serialises writers.
-        return {"connect_args": {"timeout": 30, "check_same_thread": False}}
-    return {"pool_pre_ping": True, "pool_size": int(os.environ.get("SALVE_POOL_SIZE", "5"))}
+        return {
+            "connect_args": {"timeout": 30, "check_same_thread": False},
+            "hide_parameters": True,
+        }
+    return {
+        "pool_pre_ping": True,
+        "pool_size": int(os.environ.get("SALVE_POOL_SIZE", "5")),
+        "hide_parameters": True,
+    }

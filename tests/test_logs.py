@@ -21,3 +21,17 @@ def test_query_strings_are_dropped_from_access_log_records():
 
 def test_the_app_installs_the_filter(app):
     assert any(isinstance(f, DropQueryStrings) for f in logging.getLogger("werkzeug").filters)
+
+
+def test_database_errors_do_not_carry_the_values(app):
+    import pytest
+    import sqlalchemy as sa
+    from sqlalchemy.exc import DBAPIError
+
+    from salve.extensions import db
+
+    with pytest.raises(DBAPIError) as error, db.session.begin_nested():
+        db.session.execute(
+            sa.text("INSERT INTO schools (code) VALUES (:code)"), {"code": "Relato secreto"}
+        )
+    assert "Relato secreto" not in str(error.value)
