@@ -13,9 +13,11 @@ from salve.incidents.models import (
     IncidentType,
 )
 from salve.schools.models import School, Student
+from salve.scoring.models import CurrentRiskScore, RiskScoreChange
 
 __all__ = [
-    "ApiToken", "AuditEvent", "AuthSession", "CatalogVersion", "Department", "District",
+    "ApiToken", "AuditEvent", "AuthSession", "CatalogVersion", "CurrentRiskScore", "Department",
+    "District", "RiskScoreChange",
     "Incident", "IncidentAmendment", "IncidentDraft", "IncidentParty", "IncidentType",
     "LoginThrottle", "Municipality", "RoleAssignment", "School", "Student", "User",
 ]  # fmt: skip

@@ -1,0 +1,1 @@
+"""Risk scores: declarative rules, a vectorised engine, snapshots that explain themselves."""
