@@ -24,7 +24,7 @@ from salve.extensions import db
 @click.option("--schools", "school_count", type=click.IntRange(14), hidden=True)
 @click.option("--students", "student_count", type=click.IntRange(100), hidden=True)
 def demo_command(scale: str, seed: int, school_count: int | None, student_count: int | None):
-    """Create demo schools, students and accounts, unless the demo is already there."""
+    """Create demo schools, students, accounts and a year of reports, unless already there."""
     if demo_present():
         click.echo("Los datos de demostración ya existen: no se agregó nada.")
         return
@@ -39,8 +39,9 @@ def demo_command(scale: str, seed: int, school_count: int | None, student_count:
     db.session.commit()
     elapsed = time.perf_counter() - started
     click.echo(
-        f"Demostración creada en {elapsed:.1f} s: {summary.school_count:,} escuelas y "
-        f"{summary.student_count:,} estudiantes inventados.".replace(",", " ")
+        f"Demostración creada en {elapsed:.1f} s: {_number(summary.school_count)} escuelas, "
+        f"{_number(summary.student_count)} estudiantes y {_number(summary.incident_count)} "
+        "reportes de los últimos doce meses, inventados."
     )
     click.echo("")
     width = max(len(username) for username, _role, _where in summary.accounts)
@@ -49,6 +50,11 @@ def demo_command(scale: str, seed: int, school_count: int | None, student_count:
         click.echo(f"{username:<{width}}  {role:<13}  {where}")
     click.echo("")
     click.echo(f"Contraseña de todas las cuentas de demostración: {DEMO_PASSWORD}")
+
+
+def _number(value: int) -> str:
+    """Return ``value`` with a space between thousands: 1 300 000."""
+    return f"{value:,}".replace(",", " ")
 
 
 def register(group) -> None:

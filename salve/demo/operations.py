@@ -16,8 +16,11 @@ from salve.auth import roles as R
 from salve.auth.models import User
 from salve.auth.operations import create_user
 from salve.bulk import bulk_upsert
+from salve.catalog.queries import current_catalog
+from salve.db import utcnow
 from salve.demo import DEMO_PASSWORD
 from salve.demo.generate import generate_schools, generate_students
+from salve.demo.incidents import Reporters, create_incidents
 from salve.extensions import db
 from salve.geography.models import District
 from salve.geography.operations import load_geography
@@ -54,6 +57,8 @@ class DemoSummary:
     student_count: int
     #: (username, role, where) per account.
     accounts: list[tuple[str, str, str]]
+    #: Invented reports over the last twelve months.
+    incident_count: int = 0
 
 
 def demo_present() -> bool:
@@ -85,10 +90,14 @@ def create_demo(school_count: int, student_count: int, seed: int) -> DemoSummary
     schools = schools.merge(ids, on="code")
     students = generate_students(rng, schools, _first_nie(), date.today().year)
     bulk_upsert(Student.__table__, students, ["nie"], [])
-    accounts = _create_accounts(schools)
-    record("demo.create", schools=len(schools), students=len(students))
+    school = _demo_school(schools)
+    accounts = _create_accounts(school)
+    incident_count = create_incidents(
+        rng, current_catalog(), schools, _stored_students(), _reporters(school), utcnow()
+    )
+    record("demo.create", schools=len(schools), students=len(students), incidents=incident_count)
     db.session.flush()
-    return DemoSummary(len(schools), len(students), accounts)
+    return DemoSummary(len(schools), len(students), accounts, incident_count)
 
 
 def _first_nie() -> int:
@@ -101,17 +110,42 @@ def _first_nie() -> int:
     return max(FIRST_NIE, int(highest or 0) + 1)
 
 
-def _create_accounts(schools: pd.DataFrame) -> list[tuple[str, str, str]]:
+def _demo_department() -> pd.Series:
     geography = geography_frame()
-    department = geography[geography["department_code"] == DEMO_DEPARTMENT].iloc[0]
+    return geography[geography["department_code"] == DEMO_DEPARTMENT].iloc[0]
+
+
+def _demo_school(schools: pd.DataFrame) -> pd.Series:
+    """Return the school where the demo docente and director work."""
+    department = _demo_department()
     # The first urban public school of San Salvador by code: the same school for every run.
     local = schools[schools["department_id"] == department["department_id"]]
-    school = (
+    return (
         local.assign(is_other=(local["zone"] != "urbana") | (local["sector"] != "publico"))
         .sort_values(["is_other", "code"])
         .iloc[0]
     )
-    department_name = department["department_name"]
+
+
+def _stored_students() -> pd.DataFrame:
+    """Return every student's id, school and grade (the demo's, and any already there)."""
+    rows = db.session.execute(sa.select(Student.id, Student.school_id, Student.grade)).all()
+    return pd.DataFrame(rows, columns=["id", "school_id", "grade"])
+
+
+def _reporters(school: pd.Series) -> Reporters:
+    ids = dict(
+        db.session.execute(
+            sa.select(User.username, User.id).where(
+                User.is_demo, User.username.in_(["docente", "director", "admin"])
+            )
+        ).all()
+    )
+    return Reporters(int(school["id"]), ids["docente"], ids["director"], ids["admin"])
+
+
+def _create_accounts(school: pd.Series) -> list[tuple[str, str, str]]:
+    department_name = _demo_department()["department_name"]
     accounts = []
     for username, role, display_name in DEMO_ACCOUNTS:
         scope = R.ROLE_SCOPE[role]
