@@ -78,9 +78,11 @@ def init_app(app) -> None:
     from salve.catalog import cli as catalog_cli
     from salve.demo import cli as demo_cli
     from salve.schools import cli as schools_cli
+    from salve.scoring import cli as scoring_cli
 
     schools_cli.register(salve_group)
     demo_cli.register(salve_group)
     catalog_cli.register(salve_group)
     api_cli.register(salve_group)
+    scoring_cli.register(salve_group)
     app.cli.add_command(salve_group)

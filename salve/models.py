@@ -16,8 +16,23 @@ from salve.schools.models import School, Student
 from salve.scoring.models import CurrentRiskScore, RiskScoreChange
 
 __all__ = [
-    "ApiToken", "AuditEvent", "AuthSession", "CatalogVersion", "CurrentRiskScore", "Department",
-    "District", "RiskScoreChange",
-    "Incident", "IncidentAmendment", "IncidentDraft", "IncidentParty", "IncidentType",
-    "LoginThrottle", "Municipality", "RoleAssignment", "School", "Student", "User",
+    "ApiToken",
+    "AuditEvent",
+    "AuthSession",
+    "CatalogVersion",
+    "CurrentRiskScore",
+    "Department",
+    "District",
+    "Incident",
+    "IncidentAmendment",
+    "IncidentDraft",
+    "IncidentParty",
+    "IncidentType",
+    "LoginThrottle",
+    "Municipality",
+    "RiskScoreChange",
+    "RoleAssignment",
+    "School",
+    "Student",
+    "User",
 ]  # fmt: skip

@@ -83,7 +83,6 @@ def test_load_refuses_a_changed_catalog_under_the_same_version(app, catalog_dir)
     assert "a changed catalog needs a new version" in result.output
 
 
-
 def test_the_app_refuses_to_start_with_a_broken_catalog(tmp_path):
     from salve.catalog.entries import CatalogError
 
