@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import itertools
-from datetime import date
+import secrets
+from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 
 from salve.auth.operations import create_user
 from salve.extensions import db
 from salve.geography.models import Department, District, Municipality
+from salve.i18n import LOCAL_TZ
 from salve.schools.models import School, Student
 
 #: The password of every account the tests create.
@@ -89,3 +91,29 @@ def make_user(
         check_password=False,
         **fields,
     )
+
+
+def local_time(delta: timedelta = timedelta(hours=-1)) -> str:
+    """Return an El Salvador local time relative to now, as a form would send it."""
+    return (datetime.now(LOCAL_TZ) + delta).replace(tzinfo=None).isoformat(timespec="minutes")
+
+
+def report_payload(world, **overrides) -> dict:
+    """Return a valid report by docente_a: two students of school_a, bullying an hour ago."""
+    payload = {
+        "school": world.school_a,
+        "occurred_at": local_time(),
+        "location": "patio",
+        "types": ["ACO_VERBAL"],
+        "relationship": "estudiante_estudiante",
+        "parties": [
+            {"role": "victima", "kind": "estudiante", "nie": world.students_a[0]},
+            {"role": "agresor", "kind": "estudiante", "nie": world.students_a[1]},
+        ],
+        "repetition": "2_3",
+        "narrative": "Durante el recreo le dijeron apodos ofensivos.",
+        "measures": ["separacion"],
+        "idempotency_key": secrets.token_urlsafe(16),
+    }
+    payload.update(overrides)
+    return payload

@@ -8,8 +8,6 @@ list for the route, or a body that does not match, fails the test.
 from __future__ import annotations
 
 import re
-import secrets
-from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -20,8 +18,8 @@ from salve.api.auth import create_token
 from salve.api.openapi import SERVER_URL, document
 from salve.audit.models import AuditEvent
 from salve.extensions import db
-from salve.i18n import LOCAL_TZ
 from salve.incidents.models import Incident, IncidentParty
+from tests.factories import local_time, report_payload
 
 DOC = document()
 
@@ -120,32 +118,6 @@ def api(app, client):
     return Api(app, client)
 
 
-def when(delta: timedelta = timedelta(hours=-1)) -> str:
-    """Return an El Salvador local time relative to now, as a form would send it."""
-    return (datetime.now(LOCAL_TZ) + delta).replace(tzinfo=None).isoformat(timespec="minutes")
-
-
-def report(world, **overrides) -> dict:
-    """Return a valid report for docente_a's school."""
-    payload = {
-        "school": world.school_a,
-        "occurred_at": when(),
-        "location": "patio",
-        "types": ["ACO_VERBAL"],
-        "relationship": "estudiante_estudiante",
-        "parties": [
-            {"role": "victima", "kind": "estudiante", "nie": world.students_a[0]},
-            {"role": "agresor", "kind": "estudiante", "nie": world.students_a[1]},
-        ],
-        "repetition": "2_3",
-        "narrative": "Durante el recreo le dijeron apodos ofensivos.",
-        "measures": ["separacion"],
-        "idempotency_key": secrets.token_urlsafe(16),
-    }
-    payload.update(overrides)
-    return payload
-
-
 def stored() -> tuple[int, int]:
     """Return how many incidents and parties are stored."""
     return (
@@ -161,3 +133,8 @@ def audit_actions(action: str) -> list[AuditEvent]:
             sa.select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)
         )
     )
+
+
+# The report builders are shared with the other tests.
+when = local_time
+report = report_payload

@@ -11,6 +11,7 @@ from salve.auth.models import User
 from salve.catalog.queries import current_catalog
 from salve.extensions import db
 from salve.incidents.operations import check_report
+from tests.factories import report_payload
 
 NOW = datetime(2026, 11, 24, 18, 0, tzinfo=UTC)
 
@@ -20,23 +21,9 @@ def _user(username: str) -> User:
 
 
 def _payload(world, **overrides) -> dict:
-    payload = {
-        "school": world.school_a,
-        "occurred_at": "2026-11-24T09:30",
-        "location": "patio",
-        "types": ["ACO_VERBAL"],
-        "relationship": "estudiante_estudiante",
-        "parties": [
-            {"role": "victima", "kind": "estudiante", "nie": world.students_a[0]},
-            {"role": "agresor", "kind": "estudiante", "nie": world.students_a[1]},
-        ],
-        "repetition": "2_3",
-        "narrative": "Durante el recreo le dijeron apodos ofensivos.",
-        "measures": ["separacion"],
-        "idempotency_key": "clave-de-prueba-0001",
-    }
-    payload.update(overrides)
-    return payload
+    # A fixed time: NOW is fixed too, so "future" and "too old" never depend on the day run.
+    fixed = {"occurred_at": "2026-11-24T09:30", "idempotency_key": "clave-de-prueba-0001"}
+    return report_payload(world, **{**fixed, **overrides})
 
 
 def _errors(world, username="docente_a", **overrides) -> dict[str, str]:
