@@ -6,7 +6,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from salve import auth, cli, i18n, logs, models, web  # noqa: F401 - models: the whole schema
+from salve import auth, cli, i18n, logs, models, scoring, web  # noqa: F401 - models: the whole schema
 from salve.catalog.queries import cached_catalog
 from salve.config import load_config
 from salve.db import configure_sqlite, is_sqlite
@@ -40,6 +40,7 @@ def create_app(config: dict | None = None) -> Flask:
     auth.init_app(app)
     web.init_app(app)
     logs.init_app(app)
+    scoring.init_app(app)
 
     from salve.admin.views import bp as admin_bp
     from salve.api.views import bp as api_bp

@@ -68,3 +68,24 @@ class RiskScoreChange(db.Model):
 
     def __repr__(self) -> str:
         return f"<RiskScoreChange {self.entity_type} {self.entity_id} {self.score}>"
+
+
+class RiskReference(db.Model):
+    """The department and national figures of the last national rescoring.
+
+    Rescoring one school after a saved report compares it with these instead of re-reading the
+    nation's incidents; the next national rescoring replaces them. Only the latest row is kept.
+    """
+
+    __tablename__ = "risk_references"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: The rules version the figures were computed with (a rules change needs new figures).
+    rules_version: Mapped[str] = mapped_column(sa.String(20))
+    #: The as-of moment of that rescoring (UTC).
+    computed_at: Mapped[datetime] = mapped_column()
+    #: See ``salve.scoring.engine``: rates and peers per rule.
+    figures: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+
+    def __repr__(self) -> str:
+        return f"<RiskReference {self.rules_version} {self.computed_at}>"

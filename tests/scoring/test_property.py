@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from salve.scoring.engine import Context, evaluate, score
+from salve.scoring.engine import Context, ScoreTables, evaluate, score
 from salve.scoring.rules import KINDS, RuleSet
 from tests.scoring.builders import AS_OF, catalog, make_tables, shipped_rules
 from tests.scoring.reference import reference_rule
@@ -154,3 +155,62 @@ def test_scores_are_the_capped_sum_and_partial_rescoring_agrees(data):
     merged = part.scores.merge(result.scores, on=["entity_type", "entity_id"])
     assert len(merged) == 2
     assert (merged["score_x"] == merged["score_y"]).all()
+
+
+def _cut(tables: ScoreTables, student: int, school: int) -> ScoreTables:
+    """What the save hook reads: the school's incidents and the student's, nothing else."""
+    parties = tables.parties
+    theirs = set(parties.loc[parties["student_id"] == student, "incident_id"])
+    incidents = tables.incidents[
+        (tables.incidents["school_id"] == school) | tables.incidents["id"].isin(theirs)
+    ]
+    ids = set(incidents["id"])
+    return ScoreTables(
+        incidents=incidents,
+        incident_types=tables.incident_types[tables.incident_types["incident_id"].isin(ids)],
+        parties=parties[parties["incident_id"].isin(ids)],
+        students=tables.students[tables.students["id"] == student],
+        schools=tables.schools[tables.schools["id"] == school],
+    )
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=random_tables(), which=st.sampled_from(sorted(RULE_SETS)), pick=st.integers(0, 50))
+def test_rescoring_one_school_from_its_own_incidents_and_the_reference_agrees(data, which, pick):
+    rules = RULE_SETS[which]
+    whole = score(data, rules, AS_OF)
+    # The reference goes through JSON in the database.
+    reference = json.loads(json.dumps(whole.reference))
+    student = int(data.students["id"].iloc[pick % len(data.students)])
+    school = int(data.schools["id"].iloc[pick % len(data.schools)])
+    part = score(
+        _cut(data, student, school),
+        rules,
+        AS_OF,
+        only_students=[student],
+        only_schools=[school],
+        reference=reference,
+    )
+    assert part.reference is None
+    merged = part.scores.merge(whole.scores, on=["entity_type", "entity_id"])
+    assert len(merged) == 2
+    assert (merged["score_x"] == merged["score_y"]).all()
+    assert (merged["level_x"] == merged["level_y"]).all()
+    key = ["entity_type", "entity_id", "rule_id"]
+    mine = part.contributions.sort_values(key)[[*key, "points", "figures"]]
+    theirs = whole.contributions.merge(part.scores[["entity_type", "entity_id"]])
+    theirs = theirs.sort_values(key)[[*key, "points", "figures"]]
+    assert mine.to_dict("records") == theirs.to_dict("records")
+
+
+def test_a_reference_from_other_rules_is_refused():
+    data = make_tables([(1, 1, 100)], [(100, 1)], [], [], [])
+    whole = score(data, RULE_SETS["shipped"], AS_OF)
+    with pytest.raises(ValueError, match="rules version"):
+        score(
+            data,
+            RULE_SETS["shipped"],
+            AS_OF,
+            only_schools=[1],
+            reference={**whole.reference, "rules_version": "1999.1"},
+        )
