@@ -6,9 +6,11 @@ import time
 
 import click
 
+from salve.catalog.queries import current_catalog
 from salve.demo import DEMO_PASSWORD
 from salve.demo.operations import SCALES, DemoError, create_demo, demo_present
 from salve.extensions import db
+from salve.scoring.operations import rescore
 
 
 @click.command("demo")
@@ -42,6 +44,13 @@ def demo_command(scale: str, seed: int, school_count: int | None, student_count:
         f"Demostración creada en {elapsed:.1f} s: {_number(summary.school_count)} escuelas, "
         f"{_number(summary.student_count)} estudiantes y {_number(summary.incident_count)} "
         "reportes de los últimos doce meses, inventados."
+    )
+    # Score the invented country at once, so the risk pages have something to show.
+    report = rescore(current_catalog())
+    db.session.commit()
+    click.echo(
+        f"Puntajes de riesgo calculados en {sum(report.timings.values()):.1f} s: "
+        f"{_number(report.changed)} estudiantes y escuelas con puntos."
     )
     click.echo("")
     width = max(len(username) for username, _role, _where in summary.accounts)

@@ -177,3 +177,39 @@ def test_same_seed_same_history(app):
     # Heavy-tailed: the busiest tenth of schools files far more than its share of students.
     per_school = incidents["school_id"].value_counts()
     assert per_school.iloc[: len(per_school) // 10].sum() > 0.2 * len(incidents)
+
+
+def test_the_demo_is_scored_and_its_school_shows_the_planted_pattern(runner, free_demo_names):
+    from salve.scoring.models import CurrentRiskScore
+    from salve.scoring.queries import current_risk
+
+    result = runner.invoke(args=["salve", "demo", "--seed", "6", *SMALL])
+    assert result.exit_code == 0, result.output
+    assert "Puntajes de riesgo calculados" in result.output
+    levels = frame_of(
+        sa.select(CurrentRiskScore.entity_type, CurrentRiskScore.level, CurrentRiskScore.entity_id)
+    )
+    student_levels = set(levels.loc[levels["entity_type"] == "student", "level"])
+    assert {"medio", "alto"} <= student_levels
+    assert (levels["entity_type"] == "school").any()
+    # The demo director's school has a bullying pattern still going on.
+    from salve.auth.models import RoleAssignment
+
+    demo_school = db.session.scalar(
+        sa.select(School)
+        .join(RoleAssignment, RoleAssignment.school_id == School.id)
+        .join(User, User.id == RoleAssignment.user_id)
+        .where(User.username == "director")
+    )
+    ours = levels[
+        (levels["entity_type"] == "student")
+        & levels["entity_id"].isin(
+            db.session.scalars(sa.select(Student.id).where(Student.school_id == demo_school.id))
+        )
+    ]
+    rank = ours["level"].map({"bajo": 0, "medio": 1, "alto": 2, "critico": 3})
+    worst = current_risk("student", int(ours.loc[rank.idxmax(), "entity_id"]))
+    explained = {c.rule: c.explanation for c in worst.contributions}
+    assert worst.level in ("alto", "critico")
+    assert "mismo_agresor" in explained
+    assert "La misma persona estudiante le agredió" in explained["mismo_agresor"]
