@@ -48,8 +48,9 @@ def create_app(config: dict | None = None) -> Flask:
     from salve.incidents.views import bp as incidents_bp
     from salve.main.views import bp as main_bp
     from salve.schools.views import bp as schools_bp
+    from salve.scoring.views import bp as risk_bp
 
-    for blueprint in (main_bp, auth_bp, schools_bp, incidents_bp, admin_bp, api_bp):
+    for blueprint in (main_bp, auth_bp, schools_bp, incidents_bp, risk_bp, admin_bp, api_bp):
         app.register_blueprint(blueprint)
     csrf.exempt(api_bp)  # the API takes bearer tokens only, never the session cookie
 

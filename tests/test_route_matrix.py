@@ -56,6 +56,10 @@ def _incident_id(world: World, reporter: str = "docente_a") -> int:
 SCHOOL_STAFF = frozenset({R.DOCENTE, R.DIRECTOR})
 INCIDENT_READERS = frozenset({R.DOCENTE, R.DIRECTOR, R.GESTOR, R.SUPERVISOR})
 PRINCIPAL = frozenset({R.DIRECTOR})
+#: Risk scores: never teachers or the system administrator; students' only for the principal and
+#: the department's case handlers.
+SCHOOL_RISK = frozenset({R.DIRECTOR, R.GESTOR, R.SUPERVISOR, R.DEPARTAMENTAL, R.NACIONAL})
+STUDENT_RISK = frozenset({R.DIRECTOR, R.GESTOR, R.SUPERVISOR})
 
 
 #: endpoint → how to call it and which roles may. Anonymous callers of non-public routes are
@@ -99,6 +103,8 @@ MATRIX: dict[str, Route] = {
         PRINCIPAL,
         lambda w: {"reason": "Prueba de acceso."},
     ),
+    "risk.school": Route("GET", lambda w: f"/riesgo/escuelas/{w.school_a}", SCHOOL_RISK),
+    "risk.student": Route("GET", lambda w: f"/riesgo/estudiantes/{w.students_a[0]}", STUDENT_RISK),
 }
 
 #: endpoint → a URL naming another department's record, for the roles confined to department 06
@@ -109,6 +115,8 @@ FOREIGN: dict[str, Callable[[World], str]] = {
     "incidents.students": lambda w: f"/incidentes/estudiantes?escuela={w.school_c}",
     "incidents.show": lambda w: f"/incidentes/{_incident_id(w, 'docente_c')}",
     "incidents.amend": lambda w: f"/incidentes/{_incident_id(w, 'docente_c')}/corregir",
+    "risk.school": lambda w: f"/riesgo/escuelas/{w.school_c}",
+    "risk.student": lambda w: f"/riesgo/estudiantes/{w.students_c[0]}",
 }
 CONFINED_ROLES = (R.DOCENTE, R.DIRECTOR, R.GESTOR, R.SUPERVISOR, R.DEPARTAMENTAL)
 

@@ -17,6 +17,7 @@ from salve.incidents.validation import (
     MAX_PARTIES,
     MAX_TYPES,
 )
+from salve.scoring.models import LEVELS
 
 #: The URL prefix every path below is relative to.
 SERVER_URL = "/api/v1"
@@ -272,6 +273,58 @@ SCHEMAS["Incident"] = {
     ],
 }
 
+SCHEMAS["RiskContribution"] = _obj(
+    {
+        "rule": {**STRING, "description": "Id of the rule in the scoring rules."},
+        "points": {"type": "number", "minimum": 0},
+        "explanation": {
+            **STRING,
+            "description": "The rule's plain-language reason with its figures, in the "
+            "caller's language (the token account's preference; Spanish by default).",
+        },
+        "alert_level": {
+            "type": ["string", "null"],
+            "enum": [*LEVELS, None],
+            "description": "The level from which this rule raises an alert; null: never by level.",
+        },
+        "immediate": {"type": "boolean", "description": "Raises an alert as soon as it counts."},
+    }
+)
+_RISK_COMMON = {
+    "score": {"type": "number", "minimum": 0, "maximum": 100},
+    "level": {"type": "string", "enum": list(LEVELS)},
+    "rules_version": {
+        **NULLABLE_STRING,
+        "description": "The rules that computed the score; null if never scored.",
+    },
+    "computed_at": {
+        **NULLABLE_DATE_TIME,
+        "description": "When the score was computed (UTC); null if never scored, in which "
+        "case the score is 0 and the level `bajo`.",
+    },
+    "contributions": {
+        "type": "array",
+        "items": _ref("RiskContribution"),
+        "description": "Each rule's part of the score, largest first.",
+    },
+}
+SCHEMAS["StudentRisk"] = _obj(
+    {
+        "entity_type": {"const": "student"},
+        "nie": STRING,
+        **_RISK_COMMON,
+    },
+    description="A student's risk score: a prompt for review, never a verdict. No name.",
+)
+SCHEMAS["SchoolRisk"] = _obj(
+    {
+        "entity_type": {"const": "school"},
+        "code": {"type": "string", "pattern": "^[0-9]{5}$"},
+        **_RISK_COMMON,
+    },
+    description="A school's risk score.",
+)
+
 
 def _page_of(item: str) -> dict:
     return _obj(
@@ -415,6 +468,56 @@ PATHS = {
             },
         }
     },
+    "/schools/{code}/risk": {
+        "get": {
+            "operationId": "school_risk",
+            "summary": "A school's risk score, explained",
+            "description": "The school's principal (director), the case handlers (gestor, "
+            "supervisor) and the departmental office of its department, and national "
+            "analysts. Teachers and administrators are refused (403); a school outside the "
+            "caller's scope answers 404.",
+            "parameters": [
+                {
+                    "name": "code",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string"},
+                    "description": "The school's five-digit code.",
+                }
+            ],
+            "responses": {
+                "200": _ok("The school's current score.", _ref("SchoolRisk")),
+                **_AUTH_ERRORS,
+                "403": _resp("Forbidden"),
+                "404": _resp("NotFound"),
+            },
+        }
+    },
+    "/students/{nie}/risk": {
+        "get": {
+            "operationId": "student_risk",
+            "summary": "A student's risk score, explained",
+            "description": "The principal of the student's school and the case handlers "
+            "(gestor, supervisor) of its department; identified by NIE, never by name. Other "
+            "roles are refused (403); a student outside the caller's scope answers 404. "
+            "Every call is recorded in the audit log.",
+            "parameters": [
+                {
+                    "name": "nie",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string"},
+                    "description": "The student's NIE (número de identificación estudiantil).",
+                }
+            ],
+            "responses": {
+                "200": _ok("The student's current score.", _ref("StudentRisk")),
+                **_AUTH_ERRORS,
+                "403": _resp("Forbidden"),
+                "404": _resp("NotFound"),
+            },
+        }
+    },
     "/incidents": {
         "get": {
             "operationId": "list_incidents",
@@ -508,7 +611,8 @@ DOCUMENT = {
     "info": {
         "title": "SALVE API",
         "version": "1",
-        "summary": "Sistema de Alerta de Violencia en Educación: catalog, schools, reports.",
+        "summary": "Sistema de Alerta de Violencia en Educación: catalog, schools, reports, "
+        "risk scores.",
         "description": (
             "Every request except this document needs `Authorization: Bearer <token>`; "
             "an administrator creates tokens with `flask --app app salve token create USER`. "

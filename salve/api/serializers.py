@@ -8,6 +8,7 @@ from salve.auth.scope import FULL
 from salve.catalog.entries import Catalog, Entry, Label
 from salve.incidents.models import Incident
 from salve.schools.models import School, Student
+from salve.scoring.queries import Risk
 
 
 def _label(label: Label) -> dict:
@@ -137,3 +138,28 @@ def incident_json(incident: Incident, access: str) -> dict:
         ],
     )
     return data
+
+
+def risk_json(risk: Risk, key: str, value: str) -> dict:
+    """Return a risk score with each rule's part explained, under ``key`` (``nie`` or ``code``).
+
+    Never a name: the score of a child reaches case handlers who see the NIE only.
+    """
+    return {
+        "entity_type": risk.entity_type,
+        key: value,
+        "score": risk.score,
+        "level": risk.level,
+        "rules_version": risk.rules_version,
+        "computed_at": _time(risk.computed_at),
+        "contributions": [
+            {
+                "rule": c.rule,
+                "points": c.points,
+                "explanation": c.explanation,
+                "alert_level": c.alert_level,
+                "immediate": c.immediate,
+            }
+            for c in risk.contributions
+        ],
+    }

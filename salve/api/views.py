@@ -21,13 +21,18 @@ from salve.api.openapi import MAX_PER_PAGE, document
 from salve.api.serializers import (
     catalog_json,
     incident_json,
+    risk_json,
     school_json,
     student_json,
 )
 from salve.audit.operations import record
 from salve.auth.scope import (
     FULL,
+    RISK_ROLES,
+    STUDENT_RISK_ROLES,
     can_list_students,
+    can_view_school_risk,
+    can_view_student_risk,
     incident_access,
     require,
     visible_schools,
@@ -35,11 +40,13 @@ from salve.auth.scope import (
 from salve.catalog.queries import current_catalog
 from salve.extensions import db, login_manager
 from salve.geography.models import District
+from salve.i18n import current_language
 from salve.incidents.models import STATUSES, Incident, IncidentParty
 from salve.incidents.operations import IncidentError, file_incident, reporting_school_ids
 from salve.incidents.queries import find_incident, incident_list
 from salve.pagination import paginate
 from salve.schools.models import School, Student
+from salve.scoring.queries import current_risk
 from salve.web import writes_on_read
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -162,6 +169,42 @@ def school_students(code: str):
     page = paginate(query, page_number, per_page)
     record("student_roll.view", "school", school.code, shown=len(page.items), searched=bool(search))
     return _page_json(page, [student_json(student) for student in page.items])
+
+
+@bp.get("/schools/<code>/risk")
+def school_risk(code: str):
+    """A school's risk score, explained: its principal and the ministry's offices."""
+    user = _user()
+    # Refused by role before any lookup, so the answer says nothing about what exists.
+    if not user.has_role(*RISK_ROLES):
+        raise_forbidden(
+            _("Solo la dirección de la escuela y las oficinas del Ministerio ven su riesgo.")
+        )
+    school = db.session.scalar(visible_schools(user).where(School.code == code[:20]))
+    require(school is not None and can_view_school_risk(user, school))
+    risk = current_risk("school", school.id, current_language())
+    return risk_json(risk, "code", school.code)
+
+
+@bp.get("/students/<nie>/risk")
+@writes_on_read
+def student_risk(nie: str):
+    """A student's risk score, explained, by NIE and never by name. Audited."""
+    user = _user()
+    if not user.has_role(*STUDENT_RISK_ROLES):
+        raise_forbidden(
+            _(
+                "Solo la dirección de la escuela y los gestores de casos del departamento "
+                "ven el riesgo de un estudiante."
+            )
+        )
+    student = db.session.scalar(
+        sa.select(Student).where(Student.nie == nie[:20]).options(orm.joinedload(Student.school))
+    )
+    require(student is not None and can_view_student_risk(user, student.school))
+    risk = current_risk("student", student.id, current_language())
+    record("student_risk.view", "student", student.id, level=risk.level, channel="api")
+    return risk_json(risk, "nie", student.nie)
 
 
 def raise_forbidden(message: str) -> None:

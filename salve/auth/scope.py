@@ -113,6 +113,44 @@ def can_list_students(user, school: School) -> bool:
     )
 
 
+#: Roles that see risk scores: never teachers (a score is a prompt for review, and a label on a
+#: child in the staff room is harm), never the system administrator.
+RISK_ROLES = frozenset({R.DIRECTOR, R.GESTOR, R.SUPERVISOR, R.DEPARTAMENTAL, R.NACIONAL})
+#: Roles that see a student's risk score somewhere (``can_view_student_risk`` says where).
+STUDENT_RISK_ROLES = frozenset({R.DIRECTOR, R.GESTOR, R.SUPERVISOR})
+
+
+def can_view_school_risk(user, school: School) -> bool:
+    """Tell whether ``user`` may see ``school``'s risk score: its principal and the ministry."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    return any(
+        a.role in RISK_ROLES
+        and (
+            R.ROLE_SCOPE[a.role] == R.NATION_SCOPE
+            or a.school_id == school.id
+            or a.department_id == school.department_id
+        )
+        for a in user.role_assignments
+    )
+
+
+def can_view_student_risk(user, school: School) -> bool:
+    """Tell whether ``user`` may see the risk score of a student of ``school``.
+
+    The school's principal, and the case handlers (gestor, supervisor) of its department. Regional
+    and national analysts see schools, not children. Names still follow
+    ``can_view_student_identities``: a case handler sees the NIE, not the name.
+    """
+    if not getattr(user, "is_authenticated", False):
+        return False
+    return any(
+        (a.role == R.DIRECTOR and a.school_id == school.id)
+        or (a.role in (R.GESTOR, R.SUPERVISOR) and a.department_id == school.department_id)
+        for a in user.role_assignments
+    )
+
+
 def visible_students(user) -> sa.Select:
     """Return a query of the students ``user`` may see by name."""
     school_ids = identity_school_ids(user)
@@ -214,3 +252,64 @@ def incident_access(user, incident) -> str | None:
     if incident.school.department_id in _department_ids_for(user, R.GESTOR, R.SUPERVISOR):
         return SUMMARY
     return None
+
+
+# --- Alerts and cases -------------------------------------------------------------------------
+#
+# A case handler (gestor) sees the alerts and cases assigned to them, with identities; the
+# department's supervisors see all of the department's; national analysts see, in summary, the
+# alerts escalated to the national level. Nobody else sees alerts.
+
+
+def alert_clause(user) -> sa.ColumnElement[bool]:
+    """Return a WHERE clause on ``Alert`` limited to the alerts ``user`` may list."""
+    from salve.alerts.models import Alert
+
+    if not getattr(user, "is_authenticated", False):
+        return sa.false()
+    clauses = []
+    if user.has_role(R.GESTOR):
+        clauses.append(Alert.assignee_id == user.id)
+    departments = _department_ids_for(user, R.SUPERVISOR)
+    if departments:
+        clauses.append(Alert.department_id.in_(departments))
+    if user.has_role(R.NACIONAL):
+        clauses.append(Alert.escalation >= 2)
+    return sa.or_(*clauses) if clauses else sa.false()
+
+
+def alert_access(user, alert) -> str | None:
+    """Return how much of ``alert`` ``user`` may see: FULL (with identities), SUMMARY or None."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    if alert.assignee_id == user.id and user.has_role(R.GESTOR):
+        return FULL
+    if alert.department_id in _department_ids_for(user, R.SUPERVISOR):
+        return FULL
+    if user.has_role(R.NACIONAL) and alert.escalation >= 2:
+        return SUMMARY
+    return None
+
+
+def case_clause(user) -> sa.ColumnElement[bool]:
+    """Return a WHERE clause on ``Case`` limited to the cases ``user`` may list."""
+    from salve.cases.models import Case
+
+    if not getattr(user, "is_authenticated", False):
+        return sa.false()
+    clauses = []
+    if user.has_role(R.GESTOR):
+        clauses.append(Case.handler_id == user.id)
+    departments = _department_ids_for(user, R.SUPERVISOR)
+    if departments:
+        clauses.append(Case.department_id.in_(departments))
+    return sa.or_(*clauses) if clauses else sa.false()
+
+
+def can_view_case(user, case) -> bool:
+    """The case's handler and the department's supervisors see a case, with identities."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    return (case.handler_id == user.id and user.has_role(R.GESTOR)) or (
+        case.department_id in _department_ids_for(user, R.SUPERVISOR)
+    )

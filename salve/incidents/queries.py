@@ -86,3 +86,38 @@ def find_draft(user, key: str) -> IncidentDraft | None:
             IncidentDraft.user_id == user.id, IncidentDraft.idempotency_key == key[:64]
         )
     )
+
+
+def _counting_since(since: datetime) -> sa.ColumnElement[bool]:
+    """Reports that a risk score may count: since ``since`` and not closed as unfounded."""
+    return sa.and_(Incident.occurred_at >= since, Incident.status != "infundado")
+
+
+def incidents_of_student(student_id: int, since: datetime) -> list[Incident]:
+    """Return the counting reports since ``since`` naming a student as a party, newest first.
+
+    Access is not decided here: callers show each report as ``incident_access`` allows.
+    """
+    named = sa.select(IncidentParty.incident_id).where(IncidentParty.student_id == student_id)
+    return list(
+        db.session.scalars(
+            sa.select(Incident)
+            .where(Incident.id.in_(named), _counting_since(since))
+            .options(orm.selectinload(Incident.types), orm.selectinload(Incident.parties))
+            .order_by(Incident.occurred_at.desc(), Incident.id.desc())
+        )
+    )
+
+
+def incidents_of_school(school_id: int, since: datetime, limit: int) -> tuple[list[Incident], int]:
+    """Return a school's newest ``limit`` counting reports since ``since``, and their total."""
+    where = sa.and_(Incident.school_id == school_id, _counting_since(since))
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(Incident).where(where))
+    rows = db.session.scalars(
+        sa.select(Incident)
+        .where(where)
+        .options(orm.selectinload(Incident.types))
+        .order_by(Incident.occurred_at.desc(), Incident.id.desc())
+        .limit(limit)
+    )
+    return list(rows), total or 0

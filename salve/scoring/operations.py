@@ -168,12 +168,14 @@ def load_tables_for(
     own incidents; the department and national figures come from the stored reference.
     """
     window = sa.and_(Incident.occurred_at >= _since(rules, as_of), Incident.occurred_at <= as_of)
-    theirs = sa.select(IncidentParty.incident_id).where(
-        IncidentParty.student_id.in_(sorted(student_ids))
+    # A union of two indexed lookups, not an OR that PostgreSQL would answer with a full scan.
+    ids = sa.union(
+        sa.select(Incident.id).where(Incident.school_id.in_(sorted(school_ids)), window),
+        sa.select(IncidentParty.incident_id).where(
+            IncidentParty.student_id.in_(sorted(student_ids))
+        ),
     )
-    which = sa.and_(
-        window, sa.or_(Incident.school_id.in_(sorted(school_ids)), Incident.id.in_(theirs))
-    )
+    which = sa.and_(window, Incident.id.in_(sa.select(ids.subquery().c[0])))
     return _incident_tables(
         catalog,
         which,

@@ -25,6 +25,9 @@ EVERYONE = frozenset(R.ROLES)
 PUBLIC = "public"
 SCHOOL_STAFF = frozenset({R.DOCENTE, R.DIRECTOR})
 CASE_HANDLERS = frozenset({R.GESTOR, R.SUPERVISOR})
+#: Who sees risk scores: never teachers nor the system administrator (tests/api/test_risk.py).
+SCHOOL_RISK = frozenset({R.DIRECTOR, R.GESTOR, R.SUPERVISOR, R.DEPARTAMENTAL, R.NACIONAL})
+STUDENT_RISK = frozenset({R.DIRECTOR}) | CASE_HANDLERS
 
 
 @dataclass(frozen=True)
@@ -67,12 +70,20 @@ MATRIX: dict[str, Call] = {
     "api.get_incident": Call(
         "GET", lambda w: f"/api/v1/incidents/{_incident_id(w)}", SCHOOL_STAFF | CASE_HANDLERS
     ),
+    # The principal of school_a (06), the 06 offices and national analysts.
+    "api.school_risk": Call("GET", lambda w: f"/api/v1/schools/{w.school_a}/risk", SCHOOL_RISK),
+    # The principal of the student's school and the 06 case handlers; never by region or nation.
+    "api.student_risk": Call(
+        "GET", lambda w: f"/api/v1/students/{w.students_a[0]}/risk", STUDENT_RISK
+    ),
 }
 
 #: endpoint → a URL naming another department's record; no confined role gets data back.
 FOREIGN: dict[str, Callable[[World], str]] = {
     "api.school_students": lambda w: f"/api/v1/schools/{w.school_c}/students",
     "api.get_incident": lambda w: f"/api/v1/incidents/{_incident_id(w, 'docente_c')}",
+    "api.school_risk": lambda w: f"/api/v1/schools/{w.school_c}/risk",
+    "api.student_risk": lambda w: f"/api/v1/students/{w.students_c[0]}/risk",
 }
 CONFINED_ROLES = (R.DOCENTE, R.DIRECTOR, R.GESTOR, R.SUPERVISOR, R.DEPARTAMENTAL)
 
