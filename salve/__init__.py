@@ -6,7 +6,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from salve import auth, cli, i18n, logs, models, scoring, web  # noqa: F401 - models: the whole schema
+from salve import alerts, auth, cli, i18n, logs, models, scoring, web  # noqa: F401 - models: the whole schema
 from salve.catalog.queries import cached_catalog
 from salve.config import load_config
 from salve.db import configure_sqlite, is_sqlite
@@ -41,6 +41,7 @@ def create_app(config: dict | None = None) -> Flask:
     web.init_app(app)
     logs.init_app(app)
     scoring.init_app(app)
+    alerts.init_app(app)
 
     from salve.admin.views import bp as admin_bp
     from salve.api.views import bp as api_bp

@@ -1,8 +1,10 @@
 """Every domain's models, imported in one place so Alembic and the app see the whole schema."""
 
+from salve.alerts.models import Alert, AlertEvent, AlertEvidence
 from salve.api.models import ApiToken
 from salve.audit.models import AuditEvent
 from salve.auth.models import AuthSession, LoginThrottle, RoleAssignment, User
+from salve.cases.models import Case, CaseAlert, CaseEvent, CaseStep, FollowUp, Referral
 from salve.catalog.models import CatalogVersion
 from salve.geography.models import Department, District, Municipality
 from salve.incidents.models import (
@@ -12,26 +14,43 @@ from salve.incidents.models import (
     IncidentParty,
     IncidentType,
 )
+from salve.jobs.models import JobRun, SchedulerLease
+from salve.notifications.models import Delivery, InboxMessage, OutboxMessage
 from salve.schools.models import School, Student
-from salve.scoring.models import CurrentRiskScore, RiskScoreChange
+from salve.scoring.models import CurrentRiskScore, RiskReference, RiskScoreChange
 
 __all__ = [
+    "Alert",
+    "AlertEvent",
+    "AlertEvidence",
     "ApiToken",
     "AuditEvent",
     "AuthSession",
+    "Case",
+    "CaseAlert",
+    "CaseEvent",
+    "CaseStep",
     "CatalogVersion",
     "CurrentRiskScore",
+    "Delivery",
     "Department",
     "District",
+    "FollowUp",
+    "InboxMessage",
     "Incident",
     "IncidentAmendment",
     "IncidentDraft",
     "IncidentParty",
     "IncidentType",
+    "JobRun",
     "LoginThrottle",
     "Municipality",
+    "OutboxMessage",
+    "Referral",
+    "RiskReference",
     "RiskScoreChange",
     "RoleAssignment",
+    "SchedulerLease",
     "School",
     "Student",
     "User",

@@ -6,6 +6,7 @@ import time
 
 import click
 
+from salve.alerts.operations import raise_from_scores
 from salve.catalog.queries import current_catalog
 from salve.demo import DEMO_PASSWORD
 from salve.demo.operations import SCALES, DemoError, create_demo, demo_present
@@ -51,6 +52,13 @@ def demo_command(scale: str, seed: int, school_count: int | None, student_count:
     click.echo(
         f"Puntajes de riesgo calculados en {sum(report.timings.values()):.1f} s: "
         f"{_number(report.changed)} estudiantes y escuelas con puntos."
+    )
+    # And raise the alerts those scores call for, assigned to the departments' case handlers.
+    started = time.perf_counter()
+    counts = raise_from_scores()
+    db.session.commit()
+    click.echo(
+        f"Alertas abiertas en {time.perf_counter() - started:.1f} s: {_number(counts['raised'])}."
     )
     click.echo("")
     width = max(len(username) for username, _role, _where in summary.accounts)
