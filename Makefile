@@ -86,7 +86,8 @@ run: $(INSTALLED)
 		$(FLASK) salve demo; \
 	fi
 	@echo "SALVE: http://$(HOST):$(PORT)  (Ctrl+C para detener)"
-	$(FLASK) run --host $(HOST) --port $(PORT)
+	@# The server also runs the scheduled jobs (under the leader lease, like `salve scheduler`).
+	SALVE_SCHEDULER_IN_PROCESS=1 $(FLASK) run --host $(HOST) --port $(PORT)
 
 # --- quality -----------------------------------------------------------------------------------
 

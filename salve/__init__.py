@@ -6,7 +6,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from salve import alerts, auth, cli, i18n, logs, models, scoring, web  # noqa: F401 - models: the whole schema
+from salve import alerts, auth, cli, i18n, jobs, logs, models, scoring, web  # noqa: F401 - models: the whole schema
 from salve.catalog.queries import cached_catalog
 from salve.config import load_config
 from salve.db import configure_sqlite, is_sqlite
@@ -44,18 +44,33 @@ def create_app(config: dict | None = None) -> Flask:
     alerts.init_app(app)
 
     from salve.admin.views import bp as admin_bp
+    from salve.alerts.views import bp as alerts_bp
     from salve.api.views import bp as api_bp
     from salve.auth.views import bp as auth_bp
+    from salve.cases.views import bp as cases_bp
     from salve.incidents.views import bp as incidents_bp
     from salve.main.views import bp as main_bp
+    from salve.notifications.views import bp as notifications_bp
     from salve.schools.views import bp as schools_bp
     from salve.scoring.views import bp as risk_bp
 
-    for blueprint in (main_bp, auth_bp, schools_bp, incidents_bp, risk_bp, admin_bp, api_bp):
+    for blueprint in (
+        main_bp,
+        auth_bp,
+        schools_bp,
+        incidents_bp,
+        risk_bp,
+        alerts_bp,
+        cases_bp,
+        admin_bp,
+        api_bp,
+        notifications_bp,
+    ):
         app.register_blueprint(blueprint)
     csrf.exempt(api_bp)  # the API takes bearer tokens only, never the session cookie
 
     cli.init_app(app)
     # A broken catalog stops the app at start, naming file, entry and field, not at a report.
     cached_catalog(Path(app.config["CATALOG_DIR"]))
+    jobs.init_app(app)  # last: it may start the scheduler of the development server
     return app

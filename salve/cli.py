@@ -77,6 +77,7 @@ def init_app(app) -> None:
     from salve.api import cli as api_cli
     from salve.catalog import cli as catalog_cli
     from salve.demo import cli as demo_cli
+    from salve.jobs import cli as jobs_cli
     from salve.schools import cli as schools_cli
     from salve.scoring import cli as scoring_cli
 
@@ -85,4 +86,5 @@ def init_app(app) -> None:
     catalog_cli.register(salve_group)
     api_cli.register(salve_group)
     scoring_cli.register(salve_group)
+    jobs_cli.register(salve_group)
     app.cli.add_command(salve_group)

@@ -47,6 +47,15 @@ def default_config(instance_path: str) -> dict:
         "LANGUAGES": {"es_SV": "Español", "en": "English"},
         "CATALOG_DIR": str(Path(__file__).resolve().parent.parent / "catalogs"),
         "PAGE_SIZE": 50,
+        # Outgoing mail (salve.notifications.sending). No server: development, mail is logged.
+        "MAIL_SERVER": "",
+        "MAIL_PORT": 25,
+        "MAIL_USERNAME": "",
+        "MAIL_PASSWORD": "",
+        "MAIL_USE_TLS": False,
+        "MAIL_DEFAULT_SENDER": "SALVE <no-responder@localhost>",
+        # Where SALVE is reached from outside: emails link to it.
+        "BASE_URL": "http://127.0.0.1:5000",
         "VERSION": _version(),
     }
 
@@ -70,6 +79,8 @@ def load_config(app, overrides: dict | None = None) -> None:
             )
     if app.config.get("TRUSTED_HOSTS") is None and env == "production":
         app.logger.warning("SALVE_TRUSTED_HOSTS is not set: the app answers to any Host header")
+    if env == "production" and not app.config["MAIL_SERVER"]:
+        app.logger.warning("SALVE_MAIL_SERVER is not set: emails are written to the log, not sent")
     app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(app.config["DATABASE_URL"])
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
 

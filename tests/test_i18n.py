@@ -48,12 +48,22 @@ def _read_po(path: Path):
         return read_po(file, locale="en")
 
 
-def _translations(catalog) -> dict[str, str]:
-    """Return msgid → msgstr for the entries gettext would use (translated, not fuzzy)."""
+def _key(msgid) -> str:
+    """The singular msgid of an entry (plural entries carry a (singular, plural) pair)."""
+    return msgid if isinstance(msgid, str) else msgid[0]
+
+
+def _forms(value) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def _translations(catalog) -> dict[str, tuple[str, ...]]:
+    """Return msgid → its translated forms, for the entries gettext would use (all forms filled,
+    not fuzzy)."""
     return {
-        message.id: message.string
+        _key(message.id): _forms(message.string)
         for message in catalog
-        if message.id and message.string and not message.fuzzy
+        if message.id and all(_forms(message.string)) and not message.fuzzy
     }
 
 
@@ -130,14 +140,16 @@ def test_error_page_is_translated(client):
 def test_every_msgid_has_an_english_translation():
     template = _read_po(TEMPLATE)
     english = _translations(_read_po(ENGLISH_PO))
-    missing = sorted(message.id for message in template if message.id and message.id not in english)
+    missing = sorted(
+        _key(message.id) for message in template if message.id and _key(message.id) not in english
+    )
     assert not missing, f"msgids without an English translation ({UPDATE_HINT}):\n" + "\n".join(
         missing
     )
 
 
 def test_the_template_holds_every_msgid_of_the_sources():
-    template_ids = {message.id for message in _read_po(TEMPLATE) if message.id}
+    template_ids = {_key(message.id) for message in _read_po(TEMPLATE) if message.id}
     new = sorted(_source_msgids() - template_ids)
     assert not new, f"msgids missing from messages.pot ({UPDATE_HINT}):\n" + "\n".join(new)
 
@@ -145,15 +157,18 @@ def test_the_template_holds_every_msgid_of_the_sources():
 def test_translations_keep_the_placeholders():
     wrong = [
         msgid
-        for msgid, string in _translations(_read_po(ENGLISH_PO)).items()
-        if sorted(PLACEHOLDER.findall(msgid)) != sorted(PLACEHOLDER.findall(string))
+        for msgid, forms in _translations(_read_po(ENGLISH_PO)).items()
+        for string in forms
+        if sorted(set(PLACEHOLDER.findall(msgid))) != sorted(set(PLACEHOLDER.findall(string)))
     ]
     assert not wrong, "translations whose %(name)s placeholders differ:\n" + "\n".join(wrong)
 
 
 def test_compiled_catalog_matches_the_po():
     with ENGLISH_MO.open("rb") as file:
-        compiled = {message.id: message.string for message in read_mo(file) if message.id}
+        compiled = {
+            _key(message.id): _forms(message.string) for message in read_mo(file) if message.id
+        }
     expected = _translations(_read_po(ENGLISH_PO))
     stale = sorted(set(expected.items()) ^ set(compiled.items()))
     assert not stale, (

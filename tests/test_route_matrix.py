@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from salve.auth import roles as R
 from salve.auth.models import User
 from salve.extensions import db
+from tests.alerts import builders
 from tests.conftest import ROLE_ACCOUNTS, World
 
 EVERYONE = frozenset(R.ROLES)
@@ -53,6 +54,23 @@ def _incident_id(world: World, reporter: str = "docente_a") -> int:
     return incident.id
 
 
+def _own_notice_id(world: World) -> int:
+    """Add a notice for whoever signed in last (the caller) and return its id."""
+    from salve.auth.models import AuthSession
+    from salve.notifications.models import InboxMessage
+
+    user_id = db.session.scalar(
+        sa.select(AuthSession.user_id).order_by(AuthSession.id.desc()).limit(1)
+    ) or _user_id("docente_a")  # fmt: skip
+    notice = InboxMessage(
+        key=f"matrix:{secrets.token_hex(8)}", user_id=user_id, kind="alert_raised",
+        payload={"alert_id": 1, "level": "alto"}, link="/inicio",
+    )  # fmt: skip
+    db.session.add(notice)
+    db.session.flush()
+    return notice.id
+
+
 SCHOOL_STAFF = frozenset({R.DOCENTE, R.DIRECTOR})
 INCIDENT_READERS = frozenset({R.DOCENTE, R.DIRECTOR, R.GESTOR, R.SUPERVISOR})
 PRINCIPAL = frozenset({R.DIRECTOR})
@@ -60,6 +78,9 @@ PRINCIPAL = frozenset({R.DIRECTOR})
 #: the department's case handlers.
 SCHOOL_RISK = frozenset({R.DIRECTOR, R.GESTOR, R.SUPERVISOR, R.DEPARTAMENTAL, R.NACIONAL})
 STUDENT_RISK = frozenset({R.DIRECTOR, R.GESTOR, R.SUPERVISOR})
+ALERT_READERS = frozenset({R.GESTOR, R.SUPERVISOR, R.NACIONAL})
+CASE_WORKERS = frozenset({R.GESTOR, R.SUPERVISOR})
+SUPERVISOR = frozenset({R.SUPERVISOR})
 
 
 #: endpoint → how to call it and which roles may. Anonymous callers of non-public routes are
@@ -105,6 +126,79 @@ MATRIX: dict[str, Route] = {
     ),
     "risk.school": Route("GET", lambda w: f"/riesgo/escuelas/{w.school_a}", SCHOOL_RISK),
     "risk.student": Route("GET", lambda w: f"/riesgo/estudiantes/{w.students_a[0]}", STUDENT_RISK),
+    # Alerts: the assigned handler and the department's supervisors; national analysts read the
+    # alerts escalated to them, in summary. Cases: the handler and the supervisors.
+    "alerts.index": Route("GET", lambda w: "/alertas/", ALERT_READERS),
+    "alerts.show": Route(
+        "GET", lambda w: f"/alertas/{builders.escalated_alert(w).id}", ALERT_READERS
+    ),
+    "alerts.transition": Route(
+        "POST",
+        lambda w: f"/alertas/{builders.raised_alert(w).id}/transicion",
+        CASE_WORKERS,
+        lambda w: {"to": "reconocida"},
+    ),
+    "alerts.open_case": Route(
+        "POST", lambda w: f"/alertas/{builders.acknowledged_alert(w).id}/caso", CASE_WORKERS
+    ),
+    "alerts.reassign": Route(
+        "POST",
+        lambda w: f"/alertas/{builders.raised_alert(w).id}/reasignar",
+        SUPERVISOR,
+        lambda w: {"assignee": str(_user_id("gestor_06"))},
+    ),
+    "cases.index": Route("GET", lambda w: "/casos/", CASE_WORKERS),
+    "cases.show": Route("GET", lambda w: f"/casos/{builders.case_at(w).id}", CASE_WORKERS),
+    "cases.add_follow_up": Route(
+        "POST",
+        lambda w: f"/casos/{builders.case_at(w).id}/seguimientos",
+        CASE_WORKERS,
+        lambda w: {"note": "Llamada a la familia."},
+    ),
+    "cases.refer": Route(
+        "POST",
+        lambda w: f"/casos/{builders.case_at(w).id}/referencias",
+        CASE_WORKERS,
+        lambda w: {"institution": "FGR"},
+    ),
+    "cases.update_referral": Route(
+        "POST",
+        lambda w: (lambda r: f"/casos/{r.case_id}/referencias/{r.id}")(builders.referral_of(w)),
+        CASE_WORKERS,
+        lambda w: {"to": "aceptada"},
+    ),
+    "cases.complete_step": Route(
+        "POST",
+        lambda w: (lambda c: f"/casos/{c.id}/pasos/{c.steps[0].id}")(builders.case_at(w)),
+        CASE_WORKERS,
+    ),
+    "cases.request_closure": Route(
+        "POST",
+        lambda w: f"/casos/{builders.case_at(w, 'closable').id}/cierre",
+        CASE_WORKERS,
+        lambda w: {"summary": "Atención completa."},
+    ),
+    "cases.approve_closure": Route(
+        "POST", lambda w: f"/casos/{builders.case_at(w, 'requested').id}/cierre/aprobar", SUPERVISOR
+    ),
+    "cases.refuse_closure": Route(
+        "POST",
+        lambda w: f"/casos/{builders.case_at(w, 'requested').id}/cierre/devolver",
+        SUPERVISOR,
+        lambda w: {"reason": "Falta hablar con la familia."},
+    ),
+    "cases.reopen": Route(
+        "POST",
+        lambda w: f"/casos/{builders.case_at(w, 'closed').id}/reabrir",
+        CASE_WORKERS,
+        lambda w: {"reason": "La agresión se repitió."},
+    ),
+    # Everyone signed in has an inbox; another user's notice is a 404 (tests/notifications).
+    "notifications.index": Route("GET", lambda w: "/avisos", EVERYONE),
+    "notifications.mark_read": Route(
+        "POST", lambda w: f"/avisos/{_own_notice_id(w)}/leido", EVERYONE
+    ),
+    "notifications.read_all": Route("POST", lambda w: "/avisos/leer-todos", EVERYONE),
 }
 
 #: endpoint → a URL naming another department's record, for the roles confined to department 06
@@ -117,6 +211,8 @@ FOREIGN: dict[str, Callable[[World], str]] = {
     "incidents.amend": lambda w: f"/incidentes/{_incident_id(w, 'docente_c')}/corregir",
     "risk.school": lambda w: f"/riesgo/escuelas/{w.school_c}",
     "risk.student": lambda w: f"/riesgo/estudiantes/{w.students_c[0]}",
+    "alerts.show": lambda w: f"/alertas/{builders.foreign_alert(w).id}",
+    "cases.show": lambda w: f"/casos/{builders.foreign_case(w).id}",
 }
 CONFINED_ROLES = (R.DOCENTE, R.DIRECTOR, R.GESTOR, R.SUPERVISOR, R.DEPARTAMENTAL)
 

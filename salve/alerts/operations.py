@@ -83,8 +83,10 @@ class Candidate:
     contributions: tuple = ()
 
 
-def _event(alert: Alert, kind: str, actor_id: int | None = None, **fields) -> AlertEvent:
-    event = AlertEvent(kind=kind, actor_id=actor_id, at=utcnow(), **fields)
+def _event(
+    alert: Alert, kind: str, actor_id: int | None = None, at: datetime | None = None, **fields
+) -> AlertEvent:
+    event = AlertEvent(kind=kind, actor_id=actor_id, at=at or utcnow(), **fields)
     alert.events.append(event)
     return event
 
@@ -206,7 +208,7 @@ def attach_evidence(alert: Alert, incident_ids, now: datetime) -> int:
         alert.evidence.append(AlertEvidence(incident_id=incident_id, added_at=now))
     if new:
         alert.last_evidence_at = now
-        _event(alert, "evidence", data={"incidents": new})
+        _event(alert, "evidence", at=now, data={"incidents": new})
     return len(new)
 
 
@@ -253,9 +255,9 @@ def raise_alert(
             if existing is None:
                 raise
         else:
-            _event(alert, "raised", to_status=ABIERTA, data={"level": alert.level})
+            _event(alert, "raised", at=now, to_status=ABIERTA, data={"level": alert.level})
             if assignee is not None:
-                _event(alert, "assigned", data={"to": assignee.id})
+                _event(alert, "assigned", at=now, data={"to": assignee.id})
             attach_evidence(alert, incident_ids, now)
             record(
                 "alert.raise",
@@ -269,7 +271,7 @@ def raise_alert(
             return alert, True
     alert = existing
     if LEVEL_RANK[candidate.level] > LEVEL_RANK[alert.level]:
-        _event(alert, "level", data={"from": alert.level, "to": candidate.level})
+        _event(alert, "level", at=now, data={"from": alert.level, "to": candidate.level})
         alert.level = candidate.level
         # A higher level shortens the deadline, never lengthens it.
         alert.due_at = min(
@@ -352,6 +354,7 @@ def raise_immediate_alerts(incident: Incident) -> list[Alert]:
                 department_id=school.department_id,
                 level="critico",
                 immediate=True,
+                contributions=_explanation_now(rule, entity_type, entity_id),
             )
             alert, _created = raise_alert(candidate, [incident.id])
             if alert is not None:
@@ -359,14 +362,29 @@ def raise_immediate_alerts(incident: Incident) -> list[Alert]:
     return raised
 
 
+def _explanation_now(rule, entity_type: str, entity_id: int) -> tuple:
+    """The entity's stored contributions (just rescored by the save hook), or the rule's own."""
+    from salve.scoring.models import CurrentRiskScore
+
+    current = db.session.get(CurrentRiskScore, (entity_type, entity_id))
+    if current is not None and any(c.get("rule") == rule.id for c in current.contributions):
+        return tuple(current.contributions)
+    days = rule.params.get("window_days", 30)
+    return ({"rule": rule.id, "points": rule.points, "figures": {"count": 1, "days": days}},)
+
+
 # --- Alerts from the stored scores (the raise_alerts job) ----------------------------------------
 
 
-def raise_from_scores(now: datetime | None = None) -> dict[str, int]:
+def raise_from_scores(
+    now: datetime | None = None, *, checkpoint=None, every: int = 200
+) -> dict[str, int]:
     """Raise or update alerts for every stored score whose contributions call for one.
 
     Also starts, resets and completes the clearing clock of open level alerts (hysteresis).
-    Return counts: raised, updated, cleared.
+    Return counts: raised, updated, cleared. ``checkpoint`` (the job's commit) is called every
+    ``every`` candidates, so a long run never holds SQLite's write lock for long and a crash
+    loses at most one batch, which the next run redoes (every step is idempotent).
     """
     from salve.scoring.models import CurrentRiskScore
     from salve.scoring.queries import rules_in_force
@@ -393,6 +411,7 @@ def raise_from_scores(now: datetime | None = None) -> dict[str, int]:
     ) if student_ids else {}  # fmt: skip
     departments = dict(db.session.execute(sa.select(School.id, School.department_id)).all())
     wanted: set[tuple[str, str, int]] = set()
+    seen = 0
     for row in rows:
         school_id = row.entity_id if row.entity_type == "school" else school_of_student.get(
             row.entity_id
@@ -432,6 +451,9 @@ def raise_from_scores(now: datetime | None = None) -> dict[str, int]:
             )
             if alert is not None:
                 counts["raised" if created else "updated"] += 1
+            seen += 1
+            if checkpoint is not None and seen % every == 0:
+                checkpoint()
     counts["cleared"] = _clear_quiet_alerts(wanted, policy, now)
     return counts
 
@@ -540,6 +562,7 @@ def _clear_quiet_alerts(wanted: set, policy: AlertPolicy, now: datetime) -> int:
             _event(
                 alert,
                 "cleared",
+                at=now,
                 from_status=previous,
                 to_status=RESUELTA,
                 reason="despejada",
@@ -603,6 +626,18 @@ def transition(
         raise AlertError(_l("La alerta se resuelve al cerrar su caso."), 409, "to")
     if to == ABIERTA and not note:
         raise AlertError(_l("Explique por qué se reabre la alerta."), 422, "note")
+    if to == ABIERTA:
+        newer = open_alert(alert.rule_id, alert.entity_type, alert.entity_id)
+        if newer is not None:
+            raise AlertError(
+                _l(
+                    "Ya hay una alerta abierta de la misma regla para el mismo caso: "
+                    "A-%(id)06d. Trabaje en esa.",
+                    id=newer.id,
+                ),
+                409,
+                "to",
+            )
     if to == RESUELTA and not note:
         raise AlertError(_l("Explique cómo se resolvió la alerta."), 422, "note")
     return _move(user.id, alert, to, reason=reason, note=note, review_at=review_at, now=now)
@@ -630,6 +665,7 @@ def _move(actor_id, alert: Alert, to: str, *, reason="", note="", review_at=None
         alert,
         "reopened" if to == ABIERTA else "transition",
         actor_id=actor_id,
+        at=now,
         from_status=previous,
         to_status=to,
         reason=reason or None,
@@ -660,6 +696,8 @@ def reassign(user, alert: Alert, assignee: User, note: str = "") -> None:
         for a in user.role_assignments
     ):
         raise AlertError(_l("Solo la supervisión del departamento reasigna alertas."), 403)
+    if not alert.is_open:
+        raise AlertError(_l("Una alerta cerrada no se reasigna."), 409, "assignee")
     if (
         not any(
             a.role == R.GESTOR and a.department_id == alert.department_id
@@ -710,7 +748,7 @@ def escalate_overdue(now: datetime | None = None) -> int:
         for step in range(alert.escalation + 1, target + 1):
             alert.escalation = step
             alert.escalated_at = now
-            _event(alert, "escalated", data={"to": step})
+            _event(alert, "escalated", at=now, data={"to": step})
             record("alert.escalate", "alert", alert.id, to=step)
             recipients = (
                 department_users(alert.department_id, R.SUPERVISOR)

@@ -9,6 +9,11 @@ from __future__ import annotations
 
 import copy
 
+from salve.alerts.models import ENTITY_TYPES as ALERT_ENTITY_TYPES
+from salve.alerts.models import LEVELS as ALERT_LEVELS
+from salve.alerts.models import STATUSES as ALERT_STATUSES
+from salve.api.alerts import MAX_NOTE as MAX_ALERT_NOTE
+from salve.api.alerts import MAX_REASON, MAX_REVIEW_AT, OPEN_FILTER
 from salve.incidents.models import CHANNELS, PARTY_KINDS, PARTY_ROLES, STATUSES
 from salve.incidents.validation import (
     MAX_DESCRIPTION,
@@ -325,6 +330,129 @@ SCHEMAS["SchoolRisk"] = _obj(
     description="A school's risk score.",
 )
 
+_NULLABLE_ALERT_STATUS = {"type": ["string", "null"], "enum": [*ALERT_STATUSES, None]}
+_ALERT_ITEM = {
+    "id": {"type": "integer"},
+    "access": {
+        "type": "string",
+        "enum": ["full", "summary"],
+        "description": "`full`: the assigned case handler and the department's supervisors. "
+        "`summary`: national analysts, on alerts escalated to them; no student's NIE, no "
+        "notes.",
+    },
+    "rule": {
+        **STRING,
+        "description": "Id of the rule that raised it; `paso_vencido`: an overdue protocol step.",
+    },
+    "entity_type": {"type": "string", "enum": list(ALERT_ENTITY_TYPES)},
+    "entity_ref": {
+        **NULLABLE_STRING,
+        "description": "The student's NIE or the school's code; null for a student in "
+        "summary. Never a name.",
+    },
+    "school": {
+        "type": "string",
+        "pattern": "^[0-9]{5}$",
+        "description": "The school's code (the student's school).",
+    },
+    "level": {"type": "string", "enum": list(ALERT_LEVELS)},
+    "status": {"type": "string", "enum": list(ALERT_STATUSES)},
+    "assignee": {**NULLABLE_STRING, "description": "Username of the assigned case handler."},
+    "opened_at": DATE_TIME,
+    "due_at": {**DATE_TIME, "description": "The acknowledgement deadline (UTC)."},
+    "overdue": {
+        "type": "boolean",
+        "description": "Still `abierta` past `due_at`: it escalates to the supervisors, then "
+        "to the national level.",
+    },
+}
+SCHEMAS["Alert"] = _obj(_ALERT_ITEM, description="An alert as listed.")
+SCHEMAS["AlertEvent"] = _obj(
+    {
+        "at": DATE_TIME,
+        "actor": {**NULLABLE_STRING, "description": "Username; null for the system."},
+        "kind": {
+            **STRING,
+            "description": "raised, evidence, transition, assigned, escalated, level, "
+            "cleared, reopened.",
+        },
+        "from": _NULLABLE_ALERT_STATUS,
+        "to": _NULLABLE_ALERT_STATUS,
+        "reason": {
+            **NULLABLE_STRING,
+            "description": "A dismissal reason code, or a short system reason (`caso:12`).",
+        },
+        "note": {
+            **NULLABLE_STRING,
+            "description": "The person's note as typed (escape it when showing it); null in "
+            "summary.",
+        },
+    }
+)
+SCHEMAS["AlertDetail"] = _obj(
+    {
+        **_ALERT_ITEM,
+        "escalation": {
+            "type": "integer",
+            "enum": [0, 1, 2],
+            "description": "0 the handler only, 1 the department's supervisors, 2 national.",
+        },
+        "acknowledged_at": NULLABLE_DATE_TIME,
+        "review_at": {**NULLABLE_DATE_TIME, "description": "Review date while under watch."},
+        "closed_at": NULLABLE_DATE_TIME,
+        "dismiss_reason": NULLABLE_STRING,
+        "explanation": {
+            "type": "array",
+            "items": _ref("RiskContribution"),
+            "description": "The score's parts when the alert was raised or last updated, "
+            "largest first, in the caller's language; empty for an alert raised by a report "
+            "as it was saved.",
+        },
+        "evidence": {
+            "type": "array",
+            "items": {"type": "integer"},
+            "description": "Ids of the reports behind it.",
+        },
+        "events": {
+            "type": "array",
+            "items": _ref("AlertEvent"),
+            "description": "The timeline, oldest first.",
+        },
+    },
+    description="An alert with why it was raised, its evidence and its timeline.",
+)
+SCHEMAS["AlertTransitionInput"] = {
+    "type": "object",
+    "description": "A move through the alert's lifecycle: abierta → reconocida or "
+    "descartada; reconocida → descartada or en_seguimiento; en_seguimiento → descartada "
+    "or resuelta; descartada and resuelta → abierta (reopen). `en_atencion` is reached by "
+    "opening a case, not here. Any other field is refused (422).",
+    "required": ["to"],
+    "additionalProperties": False,
+    "properties": {
+        "to": {"type": "string", "enum": list(ALERT_STATUSES)},
+        "reason": {
+            "type": "string",
+            "maxLength": MAX_REASON,
+            "description": "Required to dismiss: a code of the alert policy's "
+            "`dismiss_reasons` (falso_positivo, duplicada, error_datos, atendida_otra_via).",
+        },
+        "note": {
+            "type": "string",
+            "maxLength": MAX_ALERT_NOTE,
+            "description": "Required to resolve and to reopen.",
+        },
+        "review_at": {
+            "type": "string",
+            "maxLength": MAX_REVIEW_AT,
+            "description": "Only with `en_seguimiento`, where it is required: a future date "
+            "or date-time (ISO 8601), within a year; without an offset it is El Salvador's "
+            "local time.",
+            "examples": ["2026-06-01", "2026-06-01T08:00", "2026-06-01T14:00:00Z"],
+        },
+    },
+}
+
 
 def _page_of(item: str) -> dict:
     return _obj(
@@ -340,6 +468,7 @@ def _page_of(item: str) -> dict:
 SCHEMAS["SchoolPage"] = _page_of("School")
 SCHEMAS["StudentPage"] = _page_of("Student")
 SCHEMAS["IncidentPage"] = _page_of("Incident")
+SCHEMAS["AlertPage"] = _page_of("Alert")
 
 
 def _json(schema: dict) -> dict:
@@ -406,6 +535,17 @@ def _ok(description: str, schema: dict) -> dict:
 
 
 _AUTH_ERRORS = {"401": _resp("Unauthorized")}
+_ALERT_ID = {
+    "name": "alert_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "integer", "minimum": 0},
+}
+_ALERT_ROLES_TEXT = (
+    "For case handlers (gestor: the alerts assigned to them; supervisor: every alert of "
+    "their department, in full) and national analysts (the alerts escalated to the national "
+    "level, in summary). Other roles are refused (403)"
+)
 
 PATHS = {
     "/openapi.json": {
@@ -604,6 +744,103 @@ PATHS = {
             },
         }
     },
+    "/alerts": {
+        "get": {
+            "operationId": "list_alerts",
+            "summary": "Alerts in the caller's scope",
+            "description": f"{_ALERT_ROLES_TEXT}. Overdue alerts first, then by level "
+            "(critico, alto, medio), then oldest first. Recorded in the audit log.",
+            "parameters": [
+                {
+                    "name": "status",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string", "enum": [OPEN_FILTER, *ALERT_STATUSES]},
+                    "description": f"`{OPEN_FILTER}`: every status but descartada and "
+                    "resuelta; or one status.",
+                },
+                {
+                    "name": "level",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string", "enum": list(ALERT_LEVELS)},
+                },
+                {
+                    "name": "rule",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string", "maxLength": 60},
+                    "description": "Only alerts raised by this rule.",
+                },
+                {
+                    "name": "school",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string"},
+                    "description": "Only this school's alerts (its five-digit code).",
+                },
+                _param("page"),
+                _param("per_page"),
+            ],
+            "responses": {
+                "200": _ok("A page of alerts.", _ref("AlertPage")),
+                "400": _resp("BadRequest"),
+                **_AUTH_ERRORS,
+                "403": _resp("Forbidden"),
+            },
+        }
+    },
+    "/alerts/{alert_id}": {
+        "get": {
+            "operationId": "get_alert",
+            "summary": "One alert, explained, with its evidence and timeline",
+            "description": f"{_ALERT_ROLES_TEXT}; an alert outside the caller's scope "
+            "answers 404. Every call is recorded in the audit log.",
+            "parameters": [_ALERT_ID],
+            "responses": {
+                "200": _ok("The alert.", _ref("AlertDetail")),
+                **_AUTH_ERRORS,
+                "403": _resp("Forbidden"),
+                "404": _resp("NotFound"),
+            },
+        }
+    },
+    "/alerts/{alert_id}/transitions": {
+        "post": {
+            "operationId": "transition_alert",
+            "summary": "Move an alert through its lifecycle",
+            "description": "The assigned case handler and the department's supervisors; "
+            "national analysts see escalated alerts but may not move them (403). A refusal "
+            "says why, naming the field at fault, e.g. 409 «Una alerta «abierta» no puede "
+            "pasar a «resuelta».». Recorded in the alert's timeline and the audit log.",
+            "parameters": [_ALERT_ID],
+            "requestBody": {"required": True, "content": _json(_ref("AlertTransitionInput"))},
+            "responses": {
+                "201": {
+                    **_ok("Moved: the alert as it now stands.", _ref("AlertDetail")),
+                    "headers": {
+                        "Location": {
+                            "schema": {"type": "string"},
+                            "description": "URL of the alert.",
+                        }
+                    },
+                },
+                "400": _error("Malformed request, or a status that does not exist."),
+                **_AUTH_ERRORS,
+                "403": _resp("Forbidden"),
+                "404": _resp("NotFound"),
+                "409": _error(
+                    "The alert's status does not allow this move (a wrong order, or a move "
+                    "only a case makes)."
+                ),
+                "413": _error("The body exceeds 16 KB."),
+                "422": _error(
+                    "A field is missing, unknown, too long or not valid: a dismissal without "
+                    "a reason, a reopening without a note, a review date not in the future…"
+                ),
+            },
+        }
+    },
 }
 
 DOCUMENT = {
@@ -612,7 +849,7 @@ DOCUMENT = {
         "title": "SALVE API",
         "version": "1",
         "summary": "Sistema de Alerta de Violencia en Educación: catalog, schools, reports, "
-        "risk scores.",
+        "risk scores, alerts.",
         "description": (
             "Every request except this document needs `Authorization: Bearer <token>`; "
             "an administrator creates tokens with `flask --app app salve token create USER`. "

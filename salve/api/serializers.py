@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from salve.alerts.models import Alert
 from salve.auth.scope import FULL
 from salve.catalog.entries import Catalog, Entry, Label
 from salve.incidents.models import Incident
 from salve.schools.models import School, Student
-from salve.scoring.queries import Risk
+from salve.scoring.queries import Contribution, Risk
 
 
 def _label(label: Label) -> dict:
@@ -152,14 +153,73 @@ def risk_json(risk: Risk, key: str, value: str) -> dict:
         "level": risk.level,
         "rules_version": risk.rules_version,
         "computed_at": _time(risk.computed_at),
-        "contributions": [
+        "contributions": [contribution_json(c) for c in risk.contributions],
+    }
+
+
+def contribution_json(contribution: Contribution) -> dict:
+    """Return one rule's part of a score, explained (figures stay out: the text has them)."""
+    return {
+        "rule": contribution.rule,
+        "points": contribution.points,
+        "explanation": contribution.explanation,
+        "alert_level": contribution.alert_level,
+        "immediate": contribution.immediate,
+    }
+
+
+def alert_json(alert: Alert, access: str, entity_ref: str | None, overdue: bool) -> dict:
+    """Return an alert as listed: what it is about, how serious, where it stands, whose it is.
+
+    ``entity_ref`` is the student's NIE or the school's code; None for a student when the
+    caller sees the alert in summary (national analysts see schools, not children).
+    """
+    return {
+        "id": alert.id,
+        "access": access,
+        "rule": alert.rule_id,
+        "entity_type": alert.entity_type,
+        "entity_ref": entity_ref,
+        "school": alert.school.code,
+        "level": alert.level,
+        "status": alert.status,
+        "assignee": alert.assignee.username if alert.assignee else None,
+        "opened_at": _time(alert.opened_at),
+        "due_at": _time(alert.due_at),
+        "overdue": overdue,
+    }
+
+
+def alert_detail_json(
+    alert: Alert,
+    access: str,
+    entity_ref: str | None,
+    overdue: bool,
+    explanation: tuple[Contribution, ...],
+) -> dict:
+    """Return an alert with why it was raised, its evidence and its timeline.
+
+    In summary the people's notes are left out (``note`` is null): they may name a child.
+    """
+    return {
+        **alert_json(alert, access, entity_ref, overdue),
+        "escalation": alert.escalation,
+        "acknowledged_at": _time(alert.acknowledged_at),
+        "review_at": _time(alert.review_at),
+        "closed_at": _time(alert.closed_at),
+        "dismiss_reason": alert.dismiss_reason,
+        "explanation": [contribution_json(c) for c in explanation],
+        "evidence": [e.incident_id for e in alert.evidence],
+        "events": [
             {
-                "rule": c.rule,
-                "points": c.points,
-                "explanation": c.explanation,
-                "alert_level": c.alert_level,
-                "immediate": c.immediate,
+                "at": _time(event.at),
+                "actor": event.actor.username if event.actor else None,
+                "kind": event.kind,
+                "from": event.from_status,
+                "to": event.to_status,
+                "reason": event.reason,
+                "note": event.note if access == FULL else None,
             }
-            for c in risk.contributions
+            for event in alert.events
         ],
     }

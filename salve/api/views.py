@@ -15,10 +15,22 @@ from flask import Blueprint, abort, g, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import orm
 
+from salve.alerts.operations import AlertError, transition
+from salve.alerts.queries import find_alert, inbox, is_overdue
+from salve.api.alerts import (
+    ALERT_ROLES,
+    MAX_TRANSITION_BYTES,
+    entity_refs,
+    explained,
+    inbox_filters,
+    parse_transition,
+)
 from salve.api.auth import Refusal, authenticate
 from salve.api.errors import ApiError, error_response, field_errors
 from salve.api.openapi import MAX_PER_PAGE, document
 from salve.api.serializers import (
+    alert_detail_json,
+    alert_json,
     catalog_json,
     incident_json,
     risk_json,
@@ -30,6 +42,8 @@ from salve.auth.scope import (
     FULL,
     RISK_ROLES,
     STUDENT_RISK_ROLES,
+    SUMMARY,
+    alert_access,
     can_list_students,
     can_view_school_risk,
     can_view_student_risk,
@@ -38,6 +52,7 @@ from salve.auth.scope import (
     visible_schools,
 )
 from salve.catalog.queries import current_catalog
+from salve.db import utcnow
 from salve.extensions import db, login_manager
 from salve.geography.models import District
 from salve.i18n import current_language
@@ -212,19 +227,34 @@ def raise_forbidden(message: str) -> None:
     abort(403, description=message)
 
 
-def _json_body() -> dict:
+def _json_body(expected: str | None = None, max_bytes: int | None = None) -> dict:
+    """Return the request's JSON object; ``expected`` says what it should hold when it is not one.
+
+    ``max_bytes`` bounds a route's body below the app's ``MAX_CONTENT_LENGTH`` (413 past it).
+    """
     if not request.is_json:
         raise ApiError(
             400, [(None, _("Envíe los datos como JSON (Content-Type: application/json)."))]
         )
+    if max_bytes is not None and (request.content_length or 0) > max_bytes:
+        raise _too_large(max_bytes)
     raw = request.get_data(cache=True)  # over MAX_CONTENT_LENGTH: 413
+    if max_bytes is not None and len(raw) > max_bytes:  # sent without a Content-Length
+        raise _too_large(max_bytes)
     try:
         payload = json.loads(raw)
     except (ValueError, RecursionError):
         raise ApiError(400, [(None, _("El cuerpo de la solicitud no es JSON válido."))]) from None
     if not isinstance(payload, dict):
-        raise ApiError(400, [(None, _("Se esperaba un objeto JSON con los datos del reporte."))])
+        raise ApiError(
+            400, [(None, expected or _("Se esperaba un objeto JSON con los datos del reporte."))]
+        )
     return payload
+
+
+def _too_large(max_bytes: int) -> ApiError:
+    message = _("La solicitud es demasiado grande; el máximo es %(kb)d KB.", kb=max_bytes // 1024)
+    return ApiError(413, [(None, message)])
 
 
 @bp.post("/incidents")
@@ -289,3 +319,88 @@ def list_incidents():
         items.append(incident_json(incident, access))
     record("incident.list", "school", school, shown=len(items), full=full, status=status)
     return _page_json(page, items)
+
+
+# --- Alerts -------------------------------------------------------------------------------------
+
+
+def _require_alert_role(user) -> None:
+    # Refused by role before any lookup, so the answer says nothing about what exists.
+    if not user.has_role(*ALERT_ROLES):
+        raise_forbidden(
+            _("Solo los gestores de casos, la supervisión y el nivel nacional ven las alertas.")
+        )
+
+
+def _alert_detail(alert, access: str) -> dict:
+    refs = entity_refs([alert], lambda _alert: access == FULL)
+    return alert_detail_json(
+        alert, access, refs[alert.id], is_overdue(alert, utcnow()), explained(alert)
+    )
+
+
+@bp.get("/alerts")
+@writes_on_read
+def list_alerts():
+    """The alerts in the caller's scope: overdue first, then the most serious, oldest first."""
+    user = _user()
+    _require_alert_role(user)
+    filters = inbox_filters(request.args)
+    page_number, per_page = _paging()
+    now = utcnow()
+    page = inbox(user, **filters, page=page_number, per_page=per_page, now=now)
+    # alert_clause and alert_access agree; an alert without access is never shown.
+    access = {alert.id: alert_access(user, alert) for alert in page.items}
+    shown = [alert for alert in page.items if access[alert.id] is not None]
+    refs = entity_refs(shown, lambda alert: access[alert.id] == FULL)
+    items = [
+        alert_json(alert, access[alert.id], refs[alert.id], is_overdue(alert, now))
+        for alert in shown
+    ]
+    record(
+        "alert.list",
+        "alert",
+        "",
+        shown=[alert.id for alert in shown],
+        summary=[alert.id for alert in shown if access[alert.id] == SUMMARY],
+        status=request.args.get("status", "").strip()[:30],
+        channel="api",
+    )
+    return _page_json(page, items)
+
+
+@bp.get("/alerts/<int:alert_id>")
+@writes_on_read
+def get_alert(alert_id: int):
+    """One alert, explained, with its evidence and timeline. Audited."""
+    user = _user()
+    _require_alert_role(user)
+    alert, access = find_alert(user, alert_id) if alert_id <= MAX_ID else (None, None)
+    require(alert is not None)
+    record("alert.view", "alert", alert.id, level=access, channel="api")
+    return _alert_detail(alert, access)
+
+
+@bp.post("/alerts/<int:alert_id>/transitions")
+def transition_alert(alert_id: int):
+    """Move an alert through its lifecycle; a refusal says why, naming the field at fault."""
+    user = _user()
+    _require_alert_role(user)
+    alert, access = find_alert(user, alert_id) if alert_id <= MAX_ID else (None, None)
+    require(alert is not None)
+    payload = _json_body(
+        _("Se esperaba un objeto JSON con el cambio de estado de la alerta."),
+        MAX_TRANSITION_BYTES,
+    )
+    asked = parse_transition(payload, utcnow())
+    try:
+        transition(
+            user, alert, asked.to, reason=asked.reason, note=asked.note, review_at=asked.review_at
+        )
+    except AlertError as error:
+        if error.status == 403:  # audited as a refusal, like every 403
+            raise_forbidden(str(error.message))
+        return error_response(error.status, [(error.field or None, str(error.message))])
+    db.session.flush()
+    location = url_for("api.get_alert", alert_id=alert.id)
+    return _alert_detail(alert, access), 201, {"Location": location}

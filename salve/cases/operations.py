@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
 from salve.alerts import operations as alerts
-from salve.alerts.models import EN_ATENCION, Alert, AlertEvidence
+from salve.alerts.models import EN_ATENCION, EN_SEGUIMIENTO, RECONOCIDA, Alert, AlertEvidence
 from salve.alerts.policy import policy_in_force
 from salve.audit.operations import record
 from salve.auth import roles as R
@@ -49,6 +49,13 @@ REFERRAL_TRANSITIONS = {
     REVOCADA: (),
 }
 TIER_RANK = {"I": 1, "II": 2, "III": 3}
+REFERRAL_LABELS = {
+    ENVIADA: _l("enviada"),
+    ACEPTADA: _l("aceptada"),
+    RECHAZADA: _l("rechazada"),
+    CONCLUIDA: _l("concluida"),
+    REVOCADA: _l("revocada"),
+}
 MAX_NOTE = 5000
 
 
@@ -98,6 +105,11 @@ def open_case(user, alert: Alert, catalog: Catalog, *, now: datetime | None = No
     now = now or utcnow()
     if not alerts.may_act(user, alert):
         raise CaseError(_l("Solo la persona asignada y la supervisión pueden abrir un caso."), 403)
+    # Checked before anything is written: a refused request leaves no half-made case.
+    if alert.status == EN_ATENCION:
+        raise CaseError(_l("La alerta ya tiene un caso abierto."))
+    if alert.status not in (RECONOCIDA, EN_SEGUIMIENTO):
+        raise CaseError(_l("Reconozca la alerta antes de abrir un caso."))
     incidents = list(
         db.session.scalars(
             sa.select(Incident)
@@ -219,7 +231,8 @@ def update_referral(
     if to not in REFERRAL_TRANSITIONS.get(referral.status, ()):
         raise CaseError(
             _l("Una referencia «%(status)s» no puede pasar a «%(to)s».",
-               status=referral.status, to=to[:20]),
+               status=REFERRAL_LABELS[referral.status],
+               to=REFERRAL_LABELS.get(to, to[:20])),
             409,
             "to",
         )  # fmt: skip
@@ -357,6 +370,9 @@ def reopen(user, case: Case, reason: str) -> None:
     record("case.reopen", "case", case.id)
     for link in case.alerts:
         alert = link.alert
+        newer = alerts.open_alert(alert.rule_id, alert.entity_type, alert.entity_id)
+        if newer is not None and newer.id != alert.id:
+            continue  # a newer alert of the same rule is open: it carries on; this stays closed
         if alert.status != EN_ATENCION:
             alerts._move(user.id, alert, "abierta", note=str(reason))
             alerts._move(user.id, alert, "reconocida")

@@ -38,7 +38,7 @@ class JobRun(db.Model):
     holder: Mapped[str] = mapped_column(sa.String(120))
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column()
-    #: running, ok, failed.
+    #: running, ok, failed, or abandoned (its process died; marked by a later run).
     status: Mapped[str] = mapped_column(sa.String(10), default="running")
     #: Counts and timings, never personal data.
     detail: Mapped[dict] = mapped_column(sa.JSON, default=dict)

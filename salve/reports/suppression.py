@@ -9,12 +9,14 @@ So suppression is decided once for the whole lattice of tables (every subset of 
 dimensions), and checked the way an attacker would work:
 
 1. **Primary**: a count from 1 to ``threshold - 1`` is published as ``<threshold`` (threshold 5,
-   higher for sensitive categories such as sexual violence).
+   higher for sensitive categories such as sexual violence), and so is a zero in the same line
+   as one, so that ``<threshold`` means 0 to ``threshold - 1`` and a hidden cell is never known
+   to be at least 1.
 2. **Attack**: every table line (cells that differ in one dimension only) must add up to its
-   total in the coarser table. Starting from what is published — a primary cell lies in
-   ``[1, threshold - 1]``, a secondary one in ``[0, ∞)`` — interval propagation over all those
-   equations narrows each hidden cell as far as sums allow.
-3. **Secondary**: while some hidden cell is pinned to a single value, or any hidden cell of a
+   total in the coarser table. Starting from what is published, interval propagation over all those
+   equations narrows each hidden cell as far as sums allow (``<threshold`` lies in
+   ``[0, threshold - 1]``, a secondary cell in ``[0, ∞)``).
+3. **Secondary**: while some hidden count is pinned to a single value, or any hidden cell of a
    line would be the only one hidden there, one more cell of that line is hidden: the smallest
    published non-zero one. Repeat until nothing is pinned.
 
@@ -197,7 +199,7 @@ def published_bounds(
     counts: np.ndarray, status: np.ndarray, thresholds: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """What a reader knows of each cell from the published tables alone."""
-    low = np.where(status == PUBLISHED, counts, np.where(status == PRIMARY, 1.0, 0.0))
+    low = np.where(status == PUBLISHED, counts, 0.0)
     high = np.where(status == PUBLISHED, counts, np.where(status == PRIMARY, thresholds - 1.0, INF))
     return low.astype(float), high.astype(float)
 
@@ -208,6 +210,17 @@ def _secondary(tables: dict[frozenset, pd.DataFrame], dims: tuple[str, ...], max
     thresholds = np.concatenate([tables[k]["threshold"].to_numpy() for k in keys]).astype(float)
     status = np.concatenate([tables[k]["status"].to_numpy() for k in keys]).astype(object)
     counts = eqs.counts
+    # A zero beside a small count is shown as "<threshold" too: a reader can never tell a
+    # hidden 0 from a hidden 1, so a hidden cell's known range always starts at 0.
+    primary = status == PRIMARY
+    has_primary = (
+        np.bincount(eqs.eq_of_member, weights=primary[eqs.member], minlength=len(eqs.total))
+        + primary[eqs.total]
+    ) > 0
+    zero_members = eqs.member[(counts[eqs.member] == 0) & has_primary[eqs.eq_of_member]]
+    zero_totals = eqs.total[(counts[eqs.total] == 0) & has_primary]
+    status[zero_members] = PRIMARY
+    status[zero_totals] = PRIMARY
     for _ in range(max_rounds):
         hidden = status != PUBLISHED
         # Lines (with their total) holding exactly one hidden cell give it away by subtraction.
@@ -217,7 +230,8 @@ def _secondary(tables: dict[frozenset, pd.DataFrame], dims: tuple[str, ...], max
         )
         lonely = np.flatnonzero(members_hidden == 1)
         low, high = propagate(eqs, *published_bounds(counts, status, thresholds))
-        pinned = np.flatnonzero(hidden & (high - low < 1))
+        # A hidden zero may come out as zero (a total of 0 says as much); a count may not.
+        pinned = np.flatnonzero(hidden & (counts > 0) & (high - low < 1))
         if not len(lonely) and not len(pinned):
             break
         to_hide = set()

@@ -231,3 +231,26 @@ def test_the_job_catches_up_immediate_reports_that_bypassed_the_hook(app, world)
     # Dismissed: the same incident never raises it again.
     alerts.raise_from_scores()
     assert _count(Alert, Alert.rule_id == alert.rule_id, Alert.entity_id == alert.entity_id) == 1
+
+
+def test_an_immediate_alert_explains_itself(world):
+    from salve.scoring.queries import explain_contributions, rules_in_force
+
+    _file_sexual_violence(world)
+    alert = _student_alert(world)
+    explained = explain_contributions(alert.contributions, rules_in_force(), "es")
+    mine = [c for c in explained if c.rule == "hecho_grave_estudiante"]
+    assert mine and "hechos de alerta inmediata" in mine[0].explanation
+
+
+def test_reopening_is_refused_while_a_newer_alert_of_the_same_rule_is_open(world):
+    _file_sexual_violence(world)
+    alert = _student_alert(world)
+    gestor = _user("gestor_06")
+    alerts.transition(gestor, alert, "reconocida")
+    alerts.transition(gestor, alert, "descartada", reason="duplicada")
+    _file_sexual_violence(world)  # immediate: no cooldown, a new alert
+    with pytest.raises(alerts.AlertError) as refused:
+        alerts.transition(gestor, alert, "abierta", note="Información nueva.")
+    assert refused.value.status == 409
+    assert "Ya hay una alerta abierta" in str(refused.value.message)

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 
+from salve.alerts.models import Alert
+from salve.alerts.operations import escalate_overdue
 from salve.auth import roles as R
 from salve.auth.models import User
 from salve.catalog.queries import current_catalog
 from salve.extensions import db
 from salve.incidents.operations import file_incident
+from salve.schools.models import Student
 from tests.api.conftest import report
 from tests.conftest import ROLE_ACCOUNTS, World
 
@@ -28,6 +32,9 @@ CASE_HANDLERS = frozenset({R.GESTOR, R.SUPERVISOR})
 #: Who sees risk scores: never teachers nor the system administrator (tests/api/test_risk.py).
 SCHOOL_RISK = frozenset({R.DIRECTOR, R.GESTOR, R.SUPERVISOR, R.DEPARTAMENTAL, R.NACIONAL})
 STUDENT_RISK = frozenset({R.DIRECTOR}) | CASE_HANDLERS
+#: Who sees alerts: the assigned gestor, the department's supervisors, and national analysts
+#: the escalated ones, in summary (tests/api/test_alerts.py).
+ALERT_READERS = CASE_HANDLERS | {R.NACIONAL}
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,32 @@ def _incident_id(world: World, reporter: str = "docente_a") -> int:
     return incident.id
 
 
+def _alert_id(world: World, reporter: str = "docente_a") -> int:
+    """Report sexual violence, escalate its alerts to the national level, return the victim's.
+
+    docente_a's alert (06) is assigned to gestor_06; docente_c's (05) to nobody: 05 has no gestor.
+    """
+    user = db.session.scalar(sa.select(User).where(User.username == reporter))
+    school, students = (
+        (world.school_c, world.students_c)
+        if reporter == "docente_c"
+        else (world.school_a, world.students_a)
+    )
+    parties = [
+        {"role": "victima", "kind": "estudiante", "nie": students[0]},
+        {"role": "agresor", "kind": "estudiante", "nie": students[1]},
+    ]
+    payload = report(world, school=school, parties=parties, types=["SEX_TOCAMIENTOS"])
+    file_incident(user, payload, current_catalog())
+    victim_id = db.session.scalar(sa.select(Student.id).where(Student.nie == students[0]))
+    alert = db.session.scalar(
+        sa.select(Alert).where(Alert.entity_type == "student", Alert.entity_id == victim_id)
+    )
+    escalate_overdue(now=alert.opened_at + timedelta(days=3))  # past two deadlines: national
+    db.session.commit()
+    return alert.id
+
+
 #: endpoint → how to call it and which roles get a 2xx.
 MATRIX: dict[str, Call] = {
     "api.openapi": Call("GET", lambda w: "/api/v1/openapi.json", PUBLIC),
@@ -76,6 +109,17 @@ MATRIX: dict[str, Call] = {
     "api.student_risk": Call(
         "GET", lambda w: f"/api/v1/students/{w.students_a[0]}/risk", STUDENT_RISK
     ),
+    # Each sees their own alerts in the list; everyone else is refused before any lookup.
+    "api.list_alerts": Call("GET", lambda w: "/api/v1/alerts", ALERT_READERS),
+    # gestor_06 is assigned, supervisor_06 supervises 06, nacional sees it escalated (summary).
+    "api.get_alert": Call("GET", lambda w: f"/api/v1/alerts/{_alert_id(w)}", ALERT_READERS),
+    # Only those who act on it: national analysts see it but may not move it (403).
+    "api.transition_alert": Call(
+        "POST",
+        lambda w: f"/api/v1/alerts/{_alert_id(w)}/transitions",
+        CASE_HANDLERS,
+        lambda w: {"to": "reconocida"},
+    ),
 }
 
 #: endpoint → a URL naming another department's record; no confined role gets data back.
@@ -84,6 +128,7 @@ FOREIGN: dict[str, Callable[[World], str]] = {
     "api.get_incident": lambda w: f"/api/v1/incidents/{_incident_id(w, 'docente_c')}",
     "api.school_risk": lambda w: f"/api/v1/schools/{w.school_c}/risk",
     "api.student_risk": lambda w: f"/api/v1/students/{w.students_c[0]}/risk",
+    "api.get_alert": lambda w: f"/api/v1/alerts/{_alert_id(w, 'docente_c')}",
 }
 CONFINED_ROLES = (R.DOCENTE, R.DIRECTOR, R.GESTOR, R.SUPERVISOR, R.DEPARTAMENTAL)
 

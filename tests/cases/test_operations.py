@@ -128,3 +128,15 @@ def test_only_the_handler_and_supervisors_work_a_case(alert):
         cases.add_follow_up(_user("docente_a"), case, "Nota.")
     assert refused.value.status == 403
     cases.add_follow_up(_user("supervisor_06"), case, "Nota de la supervisión.")
+
+
+def test_a_refused_case_leaves_nothing_behind(world):
+    from salve.cases.models import Case
+
+    _file_sexual_violence(world)
+    found = _student_alert(world)
+    before = db.session.scalar(sa.select(sa.func.count()).select_from(Case))
+    with pytest.raises(cases.CaseError):
+        cases.open_case(_user("gestor_06"), found, current_catalog())
+    db.session.flush()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Case)) == before

@@ -58,8 +58,9 @@ def test_no_hidden_cell_can_be_recovered_from_the_published_tables(base):
     hidden = status != PUBLISHED
     # The attacker's interval always holds the truth (the attack is sound)…
     assert np.all(low[hidden] <= counts[hidden]) and np.all(counts[hidden] <= high[hidden])
-    # …and never pins a hidden cell to one value.
-    assert np.all(high[hidden] - low[hidden] >= 1)
+    # …and never pins a hidden count to one value (a hidden zero under a total of 0 may show).
+    hidden_counts = hidden & (counts > 0)
+    assert np.all(high[hidden_counts] - low[hidden_counts] >= 1)
     # No count from 1 to 4 is ever published.
     published = status == PUBLISHED
     assert not np.any(published & (counts >= 1) & (counts <= 4))
@@ -93,7 +94,7 @@ def test_sensitive_categories_get_a_higher_threshold():
 def test_zeros_are_published_as_zeros():
     base = pd.DataFrame({"department": ["A", "B"], "count": [0, 50]})
     table = build_lattice(base, ["department"], 5).table(["department"])
-    assert display(table).tolist() == ["0", "50"]
+    assert display(table).tolist() == ["0", "50"]  # no small count: the zero shows
 
 
 def _probe(lattice):
@@ -124,5 +125,5 @@ def _probe(lattice):
 def test_probing_each_value_of_a_hidden_cell_leaves_at_least_two(base):
     lattice = build_lattice(base, ["department", "month", "sex"], 5)
     for _cell, truth, fitting in _probe(lattice):
-        assert truth in fitting or len(fitting) >= 2
-        assert len(fitting) >= 2
+        if truth > 0:  # at least two values fit every hidden count (the probe stops at two)
+            assert len(fitting) >= 2
