@@ -51,6 +51,8 @@ def create_app(config: dict | None = None) -> Flask:
     from salve.incidents.views import bp as incidents_bp
     from salve.main.views import bp as main_bp
     from salve.notifications.views import bp as notifications_bp
+    from salve.opendata.views import bp as opendata_bp
+    from salve.reports.views import bp as reports_bp
     from salve.schools.views import bp as schools_bp
     from salve.scoring.views import bp as risk_bp
 
@@ -65,6 +67,8 @@ def create_app(config: dict | None = None) -> Flask:
         admin_bp,
         api_bp,
         notifications_bp,
+        reports_bp,
+        opendata_bp,
     ):
         app.register_blueprint(blueprint)
     csrf.exempt(api_bp)  # the API takes bearer tokens only, never the session cookie

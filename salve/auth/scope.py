@@ -313,3 +313,24 @@ def can_view_case(user, case) -> bool:
     return (case.handler_id == user.id and user.has_role(R.GESTOR)) or (
         case.department_id in _department_ids_for(user, R.SUPERVISOR)
     )
+
+
+# --- Regional and national views ----------------------------------------------------------------
+
+#: Roles that see a department's school-level figures (never a student's name).
+REGIONAL_ROLES = frozenset({R.DEPARTAMENTAL, R.SUPERVISOR, R.NACIONAL})
+
+
+def regional_department_ids(user) -> frozenset[int] | None:
+    """The departments whose school lists ``user`` may see; None means every department."""
+    if not getattr(user, "is_authenticated", False):
+        return frozenset()
+    if user.has_role(R.NACIONAL):
+        return None
+    return _department_ids_for(user, R.DEPARTAMENTAL, R.SUPERVISOR)
+
+
+def can_view_department(user, department_id: int) -> bool:
+    """Tell whether ``user`` may see ``department_id``'s ranked list and school analytics."""
+    departments = regional_department_ids(user)
+    return departments is None or department_id in departments

@@ -1,0 +1,1 @@
+"""Open data: aggregate incident counts for the public, with small cells suppressed."""
