@@ -81,6 +81,7 @@ STUDENT_RISK = frozenset({R.DIRECTOR, R.GESTOR, R.SUPERVISOR})
 ALERT_READERS = frozenset({R.GESTOR, R.SUPERVISOR, R.NACIONAL})
 CASE_WORKERS = frozenset({R.GESTOR, R.SUPERVISOR})
 SUPERVISOR = frozenset({R.SUPERVISOR})
+REGIONAL = frozenset({R.DEPARTAMENTAL, R.SUPERVISOR, R.NACIONAL})
 
 
 #: endpoint → how to call it and which roles may. Anonymous callers of non-public routes are
@@ -89,6 +90,7 @@ MATRIX: dict[str, Route] = {
     "static": Route("GET", lambda w: "/static/css/salve.css", PUBLIC),
     "main.index": Route("GET", lambda w: "/", PUBLIC),
     "main.health": Route("GET", lambda w: "/salud", PUBLIC),
+    "opendata.index": Route("GET", lambda w: "/datos-abiertos/", PUBLIC),
     "main.set_language": Route("POST", lambda w: "/idioma", PUBLIC, lambda w: {"lang": "en"}),
     "auth.login": Route("GET", lambda w: "/ingresar", PUBLIC),
     "auth.logout": Route("POST", lambda w: "/salir", PUBLIC),
@@ -199,6 +201,23 @@ MATRIX: dict[str, Route] = {
         "POST", lambda w: f"/avisos/{_own_notice_id(w)}/leido", EVERYONE
     ),
     "notifications.read_all": Route("POST", lambda w: "/avisos/leer-todos", EVERYONE),
+    # A school's analytics: its department's office and supervisors, and national analysts.
+    "reports.school_analytics": Route(
+        "GET", lambda w: f"/reportes/escuelas/{w.school_a}/analisis", REGIONAL
+    ),
+    "reports.school_analytics_export": Route(
+        "GET",
+        lambda w: f"/reportes/escuelas/{w.school_a}/analisis/exportar?tabla=lugares&formato=csv",
+        REGIONAL,
+    ),
+    # National view and rule quality: national analysts only (aggregates of every department).
+    "reports.national": Route("GET", lambda w: "/reportes/nacional", frozenset({R.NACIONAL})),
+    "reports.rule_quality": Route("GET", lambda w: "/reportes/reglas", frozenset({R.NACIONAL})),
+    # Department risk lists: the 06 office and supervisor, and national analysts (any).
+    "reports.department_picker": Route("GET", lambda w: "/reportes/escuelas", REGIONAL),
+    "reports.department_list": Route(
+        "GET", lambda w: "/reportes/departamentos/06/escuelas", REGIONAL
+    ),
 }
 
 #: endpoint → a URL naming another department's record, for the roles confined to department 06
@@ -213,6 +232,11 @@ FOREIGN: dict[str, Callable[[World], str]] = {
     "risk.student": lambda w: f"/riesgo/estudiantes/{w.students_c[0]}",
     "alerts.show": lambda w: f"/alertas/{builders.foreign_alert(w).id}",
     "cases.show": lambda w: f"/casos/{builders.foreign_case(w).id}",
+    "reports.school_analytics": lambda w: f"/reportes/escuelas/{w.school_c}/analisis",
+    "reports.school_analytics_export": (
+        lambda w: f"/reportes/escuelas/{w.school_c}/analisis/exportar?tabla=lugares&formato=csv"
+    ),
+    "reports.department_list": lambda w: "/reportes/departamentos/05/escuelas",
 }
 CONFINED_ROLES = (R.DOCENTE, R.DIRECTOR, R.GESTOR, R.SUPERVISOR, R.DEPARTAMENTAL)
 

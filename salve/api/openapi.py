@@ -22,6 +22,9 @@ from salve.incidents.validation import (
     MAX_PARTIES,
     MAX_TYPES,
 )
+from salve.reports.department_list import DIRECTIONS, MAX_SEARCH
+from salve.reports.queries import SORTS
+from salve.schools.models import SECTORS, ZONES
 from salve.scoring.models import LEVELS
 
 #: The URL prefix every path below is relative to.
@@ -843,6 +846,243 @@ PATHS = {
     },
 }
 
+# --- A department's schools ranked by risk (salve/api/department_risk.py) ---------------------
+
+SCHEMAS["DepartmentSchoolRisk"] = _obj(
+    {
+        "code": {"type": "string", "pattern": "^[0-9]{5}$"},
+        "name": STRING,
+        "municipality": STRING,
+        "municipality_id": {"type": "integer", "description": "For the `municipality` filter."},
+        "district": STRING,
+        "district_id": {"type": "integer", "description": "For the `district` filter."},
+        "sector": {"type": "string", "enum": list(SECTORS)},
+        "zone": {"type": "string", "enum": list(ZONES)},
+        "level": {"type": "string", "enum": list(LEVELS)},
+        "score": {"type": "number", "minimum": 0, "maximum": 100},
+        "trend": {
+            "type": "number",
+            "description": "Points up (positive) or down against the score 30 days ago.",
+        },
+        "open_alerts": {"type": "integer", "minimum": 0},
+        "overdue_alerts": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Open alerts nobody acknowledged in time.",
+        },
+        "incidents_30": {"type": "integer", "minimum": 0},
+        "incidents_90": {"type": "integer", "minimum": 0},
+        "rate_per_100": {
+            "type": "number",
+            "minimum": 0,
+            "description": "Incidents of the last 90 days per 100 students enrolled.",
+        },
+        "last_report_at": {
+            **NULLABLE_DATE_TIME,
+            "description": "When the school's latest reported incident happened; null: never.",
+        },
+        "is_silent": {
+            "type": "boolean",
+            "description": "The school stopped reporting while its peers did not.",
+        },
+    },
+    description="A school of the department with its risk figures; no student appears.",
+)
+SCHEMAS["DepartmentSchoolRiskPage"] = _page_of("DepartmentSchoolRisk")
+
+
+def _query(name: str, schema: dict, description: str) -> dict:
+    return {"name": name, "in": "query", "required": False, "schema": schema,
+            "description": description}  # fmt: skip
+
+
+PATHS["/departments/{code}/schools/risk"] = {
+    "get": {
+        "operationId": "department_schools_risk",
+        "summary": "A department's schools ranked by risk",
+        "description": "Every active school of the department with its level, score, trend, "
+        "open and overdue alerts, incidents and rate; most at risk first unless `sort` says "
+        "otherwise. For the department's office (departamental) and case supervisors, and "
+        "national analysts for any department; other roles are refused (403), another "
+        "department answers 404. `format=csv` or `xlsx` downloads every row of the filtered "
+        "list (Spanish headers, cells that a spreadsheet would run as formulas neutralised). "
+        "Recorded in the audit log.",
+        "parameters": [
+            {
+                "name": "code",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string"},
+                "description": "The department's two-digit DIGESTYC code, e.g. `06`.",
+            },
+            _query("municipality", {"type": "integer"}, "A municipality id of the department."),
+            _query("district", {"type": "integer"}, "A district id of the department."),
+            _query("sector", {"type": "string", "enum": list(SECTORS)}, "Only this sector."),
+            _query("zone", {"type": "string", "enum": list(ZONES)}, "Only this zone."),
+            _query("level", {"type": "string", "enum": list(LEVELS)}, "Only this risk level."),
+            _query("open_alerts", {"type": "boolean"}, "Only schools with open alerts."),
+            _query("silent", {"type": "boolean"}, "Only schools that stopped reporting."),
+            _query(
+                "q",
+                {"type": "string", "maxLength": MAX_SEARCH},
+                "Part of the name, or the start of the code.",
+            ),
+            _query(
+                "sort",
+                {"type": "string", "enum": list(SORTS), "default": "riesgo"},
+                "The column to sort by; each has its usual direction (risk, alerts, incidents, "
+                "rate: highest first; name, code, municipality, last report: ascending).",
+            ),
+            _query("direction", {"type": "string", "enum": list(DIRECTIONS)}, "Override it."),
+            _query(
+                "format",
+                {"type": "string", "enum": ["json", "csv", "xlsx"], "default": "json"},
+                "`csv` (UTF-8 with BOM) or `xlsx`: every row, not one page.",
+            ),
+            _param("page"),
+            _param("per_page"),
+        ],
+        "responses": {
+            "200": {
+                "description": "A page of schools (JSON), or the whole list as a file.",
+                "content": {
+                    **_json(_ref("DepartmentSchoolRiskPage")),
+                    "text/csv": {"schema": {"type": "string"}},
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                        "schema": {"type": "string", "contentMediaType": "application/octet-stream"}
+                    },
+                },
+            },
+            "400": _resp("BadRequest"),
+            **_AUTH_ERRORS,
+            "403": _resp("Forbidden"),
+            "404": _resp("NotFound"),
+        },
+    }
+}
+
+
+# --- Open data, public (salve/opendata/api.py) -------------------------------------------------
+
+_OPEN_DIMENSIONS = ["department", "month", "category", "sex", "level"]
+SCHEMAS["OpenValue"] = _obj(
+    {
+        "code": {
+            **STRING,
+            "description": "department: two-digit DIGESTYC code; month: `YYYY-MM` (El "
+            "Salvador's time); category: a `categories` code of the catalog; sex: `F` or `M`; "
+            "level: `parvularia`, `basica1`, `basica2`, `basica3`, `media`, or `sin_dato` for a "
+            "grade the rolls do not name.",
+        },
+        "label": _ref("Label"),
+    }
+)
+SCHEMAS["OpenCount"] = {
+    "type": "object",
+    "description": "One cell: the values of the dimensions asked for, and the count.",
+    "required": ["count"],
+    "additionalProperties": False,
+    "properties": {
+        **{dim: _ref("OpenValue") for dim in _OPEN_DIMENSIONS},
+        "count": {
+            "oneOf": [
+                {"type": "integer", "minimum": 0},
+                {"type": "string", "pattern": "^(<[0-9]+|s)$"},
+            ],
+            "description": "The number of incidents, or a marker: `<5` (0 to 4; `<10` for "
+            "sexual violence, 0 to 9) for a small count, `s` for a count hidden so that no "
+            "small one can be worked out from the totals. Thresholds are configurable; "
+            "`suppression` gives those in force.",
+        },
+    },
+}
+SCHEMAS["OpenIncidents"] = _obj(
+    {
+        "by": {"type": "array", "items": {"type": "string", "enum": _OPEN_DIMENSIONS}},
+        "period": _obj(
+            {
+                "from": {"type": "string", "format": "date"},
+                "to": {"type": "string", "format": "date", "description": "The last day counted."},
+                "months": {"type": "array", "items": STRING},
+            }
+        ),
+        "published_on": {
+            "type": "string",
+            "format": "date",
+            "description": "Figures are published once a day, as the records stood at midnight.",
+        },
+        "counting": _ref("Label"),
+        "methodology": {**STRING, "description": "The page that explains the figures."},
+        "suppression": _obj(
+            {
+                "threshold": {"type": "integer", "minimum": 2},
+                "category_thresholds": {
+                    "type": "object",
+                    "additionalProperties": {"type": "integer"},
+                    "description": "Higher thresholds by category code (sexual violence).",
+                },
+                "markers": {
+                    "type": "array",
+                    "items": _obj({"marker": STRING, "meaning": _ref("Label")}),
+                },
+                "primary": {"type": "integer", "minimum": 0, "description": "Small counts hidden."},
+                "secondary": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "Counts hidden to protect the small ones.",
+                },
+            }
+        ),
+        "items": {"type": "array", "items": _ref("OpenCount")},
+    },
+    description="Every cell of one grouping, in the order of `by`, then by each value's order.",
+)
+PATHS["/open/incidents"] = {
+    "get": {
+        "operationId": "open_incidents",
+        "summary": "Open data: incident counts, small counts suppressed (public)",
+        "description": "No token needed. Incidents against students reported by schools in "
+        "the last 12 complete months and the current one (up to yesterday), excluding those "
+        "closed as unfounded, "
+        "grouped by any subset of department, month, category, sex and level. Counts from 1 "
+        "to 4 (1 to 9 for sexual violence) and the zeros beside them are replaced by a "
+        "marker, and so are other cells wherever subtraction across any of the 32 groupings "
+        "could recover a hidden one. Updated daily; not rate-limited; answers may be cached "
+        "for an hour.",
+        "security": [],
+        "parameters": [
+            {
+                "name": "by",
+                "in": "query",
+                "required": False,
+                "schema": {"type": "string", "maxLength": 100},
+                "description": "Comma-separated dimensions, in the order wanted: "
+                "`department`, `month`, `category`, `sex`, `level`. None: the national total.",
+                "examples": {"two": {"value": "department,month"}},
+            },
+            {
+                "name": "format",
+                "in": "query",
+                "required": False,
+                "schema": {"type": "string", "enum": ["json", "csv"], "default": "json"},
+                "description": "`csv`: UTF-8 with BOM; per dimension its code and labels "
+                "(`_es`, `_en`), then `count`.",
+            },
+        ],
+        "responses": {
+            "200": {
+                "description": "The table.",
+                "content": {
+                    **_json(_ref("OpenIncidents")),
+                    "text/csv": {"schema": {"type": "string"}},
+                },
+            },
+            "400": _resp("BadRequest"),
+        },
+    }
+}
+
+
 DOCUMENT = {
     "openapi": "3.1.0",
     "info": {
@@ -851,7 +1091,8 @@ DOCUMENT = {
         "summary": "Sistema de Alerta de Violencia en Educación: catalog, schools, reports, "
         "risk scores, alerts.",
         "description": (
-            "Every request except this document needs `Authorization: Bearer <token>`; "
+            "Every request except this document and open data (`/open/…`) needs "
+            "`Authorization: Bearer <token>`; "
             "an administrator creates tokens with `flask --app app salve token create USER`. "
             "The session cookie of the web pages is never accepted. Errors, on every route "
             "(an unknown path answers 404, a wrong method 405), have the shape "

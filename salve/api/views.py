@@ -1,9 +1,10 @@
 """The JSON API under /api/v1 for the ministry's other systems and mobile clients.
 
-Every request but the OpenAPI document needs ``Authorization: Bearer <token>``
-(``salve.api.auth``); the session cookie is never read. What a caller may see is decided by
-``salve.auth.scope``, as in the web pages. Errors: ``salve.api.errors``. The document at
-``/api/v1/openapi.json`` (``salve.api.openapi``) describes every route here; a test keeps it so.
+Every request but the OpenAPI document and open data (``/api/v1/open``, public) needs
+``Authorization: Bearer <token>`` (``salve.api.auth``); the session cookie is never read. What
+a caller may see is decided by ``salve.auth.scope``, as in the web pages. Errors:
+``salve.api.errors``. The document at ``/api/v1/openapi.json`` (``salve.api.openapi``) describes
+every route here; a test keeps it so.
 """
 
 from __future__ import annotations
@@ -68,6 +69,8 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 #: Endpoints that answer without a token.
 PUBLIC_ENDPOINTS = frozenset({"api.openapi"})
+#: Nested blueprints whose every route answers without a token: open data (/api/v1/open).
+PUBLIC_BLUEPRINTS = frozenset({"api.open"})
 DEFAULT_PER_PAGE = 50
 MAX_PAGE = 1_000_000
 #: Incident ids are 32-bit integers in PostgreSQL; larger numbers name nothing.
@@ -76,7 +79,7 @@ MAX_ID = 2**31 - 1
 
 @bp.before_request
 def _authenticate():
-    if request.endpoint in PUBLIC_ENDPOINTS:
+    if request.endpoint in PUBLIC_ENDPOINTS or request.blueprint in PUBLIC_BLUEPRINTS:
         g._login_user = login_manager.anonymous_user()
         return None
     result = authenticate()
@@ -404,3 +407,12 @@ def transition_alert(alert_id: int):
     db.session.flush()
     location = url_for("api.get_alert", alert_id=alert.id)
     return _alert_detail(alert, access), 201, {"Location": location}
+
+
+# Routes kept in their own modules, registered on this blueprint when imported.
+from salve.api import department_risk  # noqa: E402, F401
+
+# Open data (salve/opendata/api.py): a nested blueprint, public, under /api/v1/open.
+from salve.opendata.api import bp as open_data_bp  # noqa: E402
+
+bp.register_blueprint(open_data_bp)

@@ -47,8 +47,12 @@ def prepare(frame: pd.DataFrame, headers: Mapping[str, str]) -> pd.DataFrame:
 
 
 def to_csv(frame: pd.DataFrame) -> bytes:
-    """UTF-8 with a byte-order mark, so spreadsheets show accents right; comma separated."""
-    return frame.to_csv(index=False).encode("utf-8-sig")
+    """UTF-8 with a byte-order mark, so spreadsheets show accents right; comma separated.
+
+    Rows end in CRLF (RFC 4180), which also makes the writer quote a cell holding a bare CR:
+    unquoted, a spreadsheet starts a new row there, and the rest of the cell with it.
+    """
+    return frame.to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
 
 
 def to_xlsx(frame: pd.DataFrame, sheet: str = "SALVE") -> bytes:
@@ -88,11 +92,11 @@ def download(
     if fmt == "csv":
         body, mime = to_csv(table), "text/csv; charset=utf-8"
     else:
-        body, mime = to_xlsx(table, name), XLSX_MIME
+        body, mime = to_xlsx(table, _UNSAFE_FILENAME.sub("_", name)), XLSX_MIME  # a valid title
     record(action, target_type, target_id, format=fmt, rows=len(table), **audit_fields)
     return Response(
         body,
-        mimetype=mime,
+        content_type=mime,  # as is: mimetype= would add a second charset to text/csv
         headers={
             "Content-Disposition": f'attachment; filename="{filename}"',
             "Cache-Control": "no-store",

@@ -236,6 +236,6 @@ def department_risk_list(
         ascending = [not descending, not descending, True]
     frame = frame.sort_values(keys, ascending=ascending, na_position="last", kind="stable")
     total = len(frame)
-    page = max(1, page)
+    page = min(max(1, page), max(1, -(-total // per_page)))  # past the last page: the last
     rows = frame.iloc[(page - 1) * per_page : page * per_page]
     return RiskList(rows, total, page, per_page, sort, descending)

@@ -18,7 +18,9 @@ dimensions), and checked the way an attacker would work:
    ``[0, threshold - 1]``, a secondary cell in ``[0, ∞)``).
 3. **Secondary**: while some hidden count is pinned to a single value, or any hidden cell of a
    line would be the only one hidden there, one more cell of that line is hidden: the smallest
-   published non-zero one. Repeat until nothing is pinned.
+   published non-zero member, and the line's total only when no member can be (a total hidden
+   forces a hidden cell into every line of the coarser table, and so on up to the national
+   figures). Repeat until nothing is pinned.
 
 The result is conservative: it publishes fewer cells than an optimal solver would, never more.
 """
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import combinations
 
 import numpy as np
@@ -121,6 +124,38 @@ class _Equations:
     #: The total cell of each equation.
     total: np.ndarray
 
+    @cached_property
+    def _members_by_equation(self) -> tuple[np.ndarray, np.ndarray]:
+        # Pair positions grouped by equation (stable: each group keeps the pairs' order).
+        order = np.argsort(self.eq_of_member, kind="stable")
+        bounds = np.searchsorted(self.eq_of_member[order], np.arange(len(self.total) + 1))
+        return order, bounds
+
+    @cached_property
+    def _pairs_by_cell(self) -> tuple[np.ndarray, np.ndarray]:
+        order = np.argsort(self.member, kind="stable")
+        bounds = np.searchsorted(self.member[order], np.arange(len(self.counts) + 1))
+        return order, bounds
+
+    @cached_property
+    def _totals_by_cell(self) -> tuple[np.ndarray, np.ndarray]:
+        order = np.argsort(self.total, kind="stable")
+        bounds = np.searchsorted(self.total[order], np.arange(len(self.counts) + 1))
+        return order, bounds
+
+    def members_of(self, equation: int) -> np.ndarray:
+        """The member cells of ``equation``, without scanning every pair."""
+        order, bounds = self._members_by_equation
+        return self.member[order[bounds[equation] : bounds[equation + 1]]]
+
+    def equations_of(self, cell: int) -> list[int]:
+        """The equations ``cell`` is a member of, then those it is the total of."""
+        order, bounds = self._pairs_by_cell
+        as_member = self.eq_of_member[order[bounds[cell] : bounds[cell + 1]]]
+        order, bounds = self._totals_by_cell
+        as_total = order[bounds[cell] : bounds[cell + 1]]
+        return [int(e) for e in (*as_member, *as_total)]
+
 
 def _equations(tables: dict[frozenset, pd.DataFrame], dims: tuple[str, ...]) -> _Equations:
     offsets, position = {}, 0
@@ -133,7 +168,9 @@ def _equations(tables: dict[frozenset, pd.DataFrame], dims: tuple[str, ...]) -> 
     for key, frame in tables.items():
         if not key:
             continue
-        for dim in key:
+        # In the dimensions' order, not the frozenset's: that one follows string hashes, which
+        # differ between processes, and so would the cells chosen for secondary suppression.
+        for dim in (d for d in dims if d in key):
             coarser = key - {dim}
             parent = tables[coarser]
             cols = [d for d in dims if d in coarser]
@@ -240,11 +277,9 @@ def _secondary(tables: dict[frozenset, pd.DataFrame], dims: tuple[str, ...], max
             if choice is not None:
                 to_hide.add(choice)
         for cell in pinned:
-            for equation in _equations_of(eqs, cell):
-                choice = _complement(eqs, equation, status, counts)
-                if choice is not None:
-                    to_hide.add(choice)
-                    break
+            choice = _unpinning(eqs, cell, status, counts)
+            if choice is not None:
+                to_hide.add(choice)
         if not to_hide:
             break
         status[list(to_hide)] = SECONDARY
@@ -255,19 +290,26 @@ def _secondary(tables: dict[frozenset, pd.DataFrame], dims: tuple[str, ...], max
         tables[key]["status"] = status[start : start + len(tables[key])]
 
 
-def _equations_of(eqs: _Equations, cell: int) -> list[int]:
-    as_member = eqs.eq_of_member[eqs.member == cell]
-    as_total = np.flatnonzero(eqs.total == cell)
-    return [int(e) for e in (*as_member, *as_total)]
-
-
 def _complement(eqs: _Equations, equation: int, status: np.ndarray, counts: np.ndarray):
-    """The cell to hide with the others of ``equation``: its smallest published non-zero one."""
-    cells = np.append(eqs.member[eqs.eq_of_member == equation], eqs.total[equation])
-    candidates = cells[(status[cells] == PUBLISHED) & (counts[cells] > 0)]
-    if not len(candidates):
-        return None
-    return int(candidates[np.argmin(counts[candidates])])
+    """The cell to hide with the others of ``equation``: its smallest published non-zero member,
+    or its total when no member can be hidden (totals are what readers use most)."""
+    for cells in (eqs.members_of(equation), eqs.total[equation : equation + 1]):
+        candidates = cells[(status[cells] == PUBLISHED) & (counts[cells] > 0)]
+        if len(candidates):
+            return int(candidates[np.argmin(counts[candidates])])
+    return None
+
+
+def _unpinning(eqs: _Equations, cell: int, status: np.ndarray, counts: np.ndarray):
+    """The cell to hide so that ``cell`` is no longer pinned: the smallest published non-zero
+    member of any line through it, a total only when there is none."""
+    equations = eqs.equations_of(cell)
+    members = np.concatenate([eqs.members_of(e) for e in reversed(equations)])
+    for cells in (members, eqs.total[equations]):
+        candidates = cells[(status[cells] == PUBLISHED) & (counts[cells] > 0)]
+        if len(candidates):
+            return int(candidates[np.argmin(counts[candidates])])
+    return None
 
 
 def display(frame: pd.DataFrame) -> pd.Series:

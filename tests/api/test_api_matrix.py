@@ -35,6 +35,8 @@ STUDENT_RISK = frozenset({R.DIRECTOR}) | CASE_HANDLERS
 #: Who sees alerts: the assigned gestor, the department's supervisors, and national analysts
 #: the escalated ones, in summary (tests/api/test_alerts.py).
 ALERT_READERS = CASE_HANDLERS | {R.NACIONAL}
+#: Who sees a department's schools ranked by risk: its office, its supervisors, national analysts.
+REGIONAL = frozenset({R.DEPARTAMENTAL, R.SUPERVISOR, R.NACIONAL})
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,7 @@ def _alert_id(world: World, reporter: str = "docente_a") -> int:
 #: endpoint → how to call it and which roles get a 2xx.
 MATRIX: dict[str, Call] = {
     "api.openapi": Call("GET", lambda w: "/api/v1/openapi.json", PUBLIC),
+    "api.open.incidents": Call("GET", lambda w: "/api/v1/open/incidents?by=department", PUBLIC),
     "api.catalog": Call("GET", lambda w: "/api/v1/catalog", EVERYONE),
     # Everyone may list schools; each sees those in scope (tests/api/test_reads.py).
     "api.schools": Call("GET", lambda w: "/api/v1/schools", EVERYONE),
@@ -120,6 +123,10 @@ MATRIX: dict[str, Call] = {
         CASE_HANDLERS,
         lambda w: {"to": "reconocida"},
     ),
+    # The 06 office and supervisor, and national analysts; refused by role before any lookup.
+    "api.department_schools_risk": Call(
+        "GET", lambda w: "/api/v1/departments/06/schools/risk", REGIONAL
+    ),
 }
 
 #: endpoint → a URL naming another department's record; no confined role gets data back.
@@ -129,6 +136,7 @@ FOREIGN: dict[str, Callable[[World], str]] = {
     "api.school_risk": lambda w: f"/api/v1/schools/{w.school_c}/risk",
     "api.student_risk": lambda w: f"/api/v1/students/{w.students_c[0]}/risk",
     "api.get_alert": lambda w: f"/api/v1/alerts/{_alert_id(w, 'docente_c')}",
+    "api.department_schools_risk": lambda w: "/api/v1/departments/05/schools/risk",
 }
 CONFINED_ROLES = (R.DOCENTE, R.DIRECTOR, R.GESTOR, R.SUPERVISOR, R.DEPARTAMENTAL)
 
