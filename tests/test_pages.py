@@ -279,3 +279,8 @@ def test_flashed_errors_use_role_alert(client):
     )
     assert re.search(r'class="flash flash-error" role="alert"', page)
     assert "Usuario o contraseña incorrectos." in page
+
+
+def test_open_data_is_linked_from_every_page(client):
+    page = client.get("/ingresar").get_data(as_text=True)
+    assert 'href="/datos-abiertos/"' in page
