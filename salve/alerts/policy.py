@@ -7,7 +7,6 @@ number of hours above 0, not "tres"``.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -233,21 +232,11 @@ def load_policy(path: str | Path) -> AlertPolicy:
     return parse_policy(document, path.name)
 
 
-_lock = threading.Lock()
-_cache: dict[Path, tuple[tuple, AlertPolicy]] = {}
-
-
 def policy_in_force() -> AlertPolicy:
     """Return the policy of the app's ``CATALOG_DIR``, read again only when the file changes."""
     from flask import current_app
 
-    path = (Path(current_app.config["CATALOG_DIR"]) / POLICY_FILE).resolve()
-    status = path.stat()
-    stamp = (status.st_mtime_ns, status.st_size)
-    cached = _cache.get(path)
-    if cached is not None and cached[0] == stamp:
-        return cached[1]
-    with _lock:
-        policy = load_policy(path)
-        _cache[path] = (stamp, policy)
-    return policy
+    from salve.filecache import load_if_changed
+
+    path = Path(current_app.config["CATALOG_DIR"]) / POLICY_FILE
+    return load_if_changed("alert_policy", path, load_policy)

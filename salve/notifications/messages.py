@@ -17,6 +17,8 @@ from flask_babel import force_locale, format_date, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from salve.alerts.presenting import alert_ref, case_ref
+
 SUBJECT_PREFIX = "SALVE: "
 #: How many alert references a digest lists; the counts by rule always cover them all.
 DIGEST_LIST_LIMIT = 50
@@ -37,12 +39,12 @@ class Message:
 
 def alert_reference(alert_id) -> str:
     """Return an alert's reference as mail and pages show it, e.g. ``A-000042``."""
-    return f"A-{_number(alert_id):06d}"
+    return alert_ref(_number(alert_id))
 
 
 def case_reference(case_id) -> str:
     """Return a case's reference, e.g. ``C-000017``."""
-    return f"C-{_number(case_id):06d}"
+    return case_ref(_number(case_id))
 
 
 def absolute_link(path: str) -> str:

@@ -7,7 +7,6 @@ Access is not decided here: callers check ``salve.auth.scope.can_view_student_ri
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -17,27 +16,17 @@ import sqlalchemy as sa
 from flask import current_app
 
 from salve.extensions import db
+from salve.filecache import load_if_changed
 from salve.scoring.models import CurrentRiskScore, RiskScoreChange
 from salve.scoring.rules import RULES_FILE, RulesError, RuleSet, load_rules
-
-_lock = threading.Lock()
-_cache: dict[Path, tuple[tuple, RuleSet]] = {}
 
 
 def rules_in_force() -> RuleSet:
     """Return the rules of the app's ``CATALOG_DIR``, read again only when the file changes."""
     from salve.catalog.queries import current_catalog
 
-    path = (Path(current_app.config["CATALOG_DIR"]) / RULES_FILE).resolve()
-    status = path.stat()
-    stamp = (status.st_mtime_ns, status.st_size)
-    cached = _cache.get(path)
-    if cached is not None and cached[0] == stamp:
-        return cached[1]
-    with _lock:
-        rules = load_rules(path, current_catalog())
-        _cache[path] = (stamp, rules)
-    return rules
+    path = Path(current_app.config["CATALOG_DIR"]) / RULES_FILE
+    return load_if_changed("rules", path, lambda p: load_rules(p, current_catalog()))
 
 
 @dataclass(frozen=True)
