@@ -73,6 +73,9 @@ with app.app_context(), app.test_request_context():
         if role in first:
             print(f"  {role:<14} {first[role]:<28} {ROLE_LABELS[role]}")
     print(f"Contraseña de todas: {DEMO_PASSWORD}")
+    print("gestor, supervisor, nacional y admin piden además un código de 6 dígitos: al primer")
+    print("ingreso se escanea un código QR con una aplicación de autenticación (FreeOTP, Aegis,")
+    print("Google o Microsoft Authenticator).")
     print()
 endef
 export DEMO_ACCOUNTS_PY
@@ -108,7 +111,7 @@ format: $(TEST_INSTALLED)
 
 # Every script runs even when an earlier one fails; the target fails if any did.
 bench: $(INSTALLED)
-	@shopt -s nullglob; scripts=(bench/*.py); failed=(); \
+	@shopt -s nullglob; scripts=(bench/[!_]*.py); failed=(); \
 	if [ $${#scripts[@]} -eq 0 ]; then echo "No benchmarks in bench/."; exit 0; fi; \
 	for script in "$${scripts[@]}"; do \
 		echo "== $$script"; \

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from salve import alerts, auth, cli, i18n, jobs, logs, models, scoring, web  # noqa: F401 - models: the whole schema
 from salve.catalog.queries import cached_catalog
@@ -23,6 +24,8 @@ def create_app(config: dict | None = None) -> Flask:
         static_folder="static",
     )
     load_config(app, config)
+    if app.config["PROXY_COUNT"]:  # the client's address, not the balancer's (rate limits, audit)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=int(app.config["PROXY_COUNT"]))
 
     database.init_app(app)
     with app.app_context():
@@ -47,6 +50,7 @@ def create_app(config: dict | None = None) -> Flask:
     from salve.alerts.views import bp as alerts_bp
     from salve.api.views import bp as api_bp
     from salve.auth.views import bp as auth_bp
+    from salve.breakglass.views import bp as breakglass_bp
     from salve.cases.views import bp as cases_bp
     from salve.incidents.views import bp as incidents_bp
     from salve.main.views import bp as main_bp
@@ -69,6 +73,7 @@ def create_app(config: dict | None = None) -> Flask:
         notifications_bp,
         reports_bp,
         opendata_bp,
+        breakglass_bp,
     ):
         app.register_blueprint(blueprint)
     csrf.exempt(api_bp)  # the API takes bearer tokens only, never the session cookie

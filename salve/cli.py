@@ -78,6 +78,7 @@ def init_app(app) -> None:
     from salve.catalog import cli as catalog_cli
     from salve.demo import cli as demo_cli
     from salve.jobs import cli as jobs_cli
+    from salve.maintenance import cli as maintenance_cli
     from salve.opendata import cli as opendata_cli
     from salve.schools import cli as schools_cli
     from salve.scoring import cli as scoring_cli
@@ -89,4 +90,5 @@ def init_app(app) -> None:
     scoring_cli.register(salve_group)
     jobs_cli.register(salve_group)
     opendata_cli.register(salve_group)
+    maintenance_cli.register(salve_group)
     app.cli.add_command(salve_group)

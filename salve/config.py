@@ -11,6 +11,17 @@ from pathlib import Path
 DEVELOPMENT_SECRET_KEY = "salve-development-key-not-for-production"  # noqa: S105
 
 
+#: Requests allowed, by limit name: (requests, seconds). Counted in the database
+#: (salve.ratelimit), so every worker and every node shares the counts. ``SALVE_RATE_LIMITS``
+#: overrides some or all, e.g. '{"sign-in": [20, 60]}'.
+DEFAULT_RATE_LIMITS = {
+    "sign-in": (30, 60),  # password sign-ins per client address, refused before hashing
+    "api": (600, 60),  # API requests per bearer token
+    "open-data": (120, 60),  # open data, page and API, per client address
+    "second-factor": (10, 300),  # second-factor codes and re-authentications per account
+}
+
+
 class ConfigurationError(RuntimeError):
     """The configuration is unsafe or incomplete for the chosen environment."""
 
@@ -40,6 +51,13 @@ def default_config(instance_path: str) -> dict:
         "SESSION_ABSOLUTE_TIMEOUT": timedelta(hours=12),
         "LOGIN_MAX_FAILURES": 6,
         "LOGIN_LOCK_DURATION": timedelta(minutes=30),
+        # How long a break-the-glass grant shows names (salve.breakglass); seconds from the env.
+        "BREAK_GLASS_DURATION": timedelta(hours=4),
+        # Second factor (salve.auth.second_factor): how long a password-only session may wait
+        # for its code, and how recent a confirmation must be before an export or role change.
+        "SECOND_FACTOR_TIMEOUT": timedelta(minutes=10),
+        "REAUTH_WINDOW": timedelta(minutes=15),
+        "TOTP_ISSUER": "SALVE",
         "WTF_CSRF_TIME_LIMIT": 3600,
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
         "BABEL_DEFAULT_LOCALE": "es_SV",
@@ -47,6 +65,10 @@ def default_config(instance_path: str) -> dict:
         "LANGUAGES": {"es_SV": "Español", "en": "English"},
         "CATALOG_DIR": str(Path(__file__).resolve().parent.parent / "catalogs"),
         "PAGE_SIZE": 50,
+        "RATE_LIMITS": dict(DEFAULT_RATE_LIMITS),
+        # Proxies in front of the app whose X-Forwarded-For is trusted (0: none). Without the
+        # right number, every client has the balancer's address in audits and rate limits.
+        "PROXY_COUNT": 0,
         # Outgoing mail (salve.notifications.sending). No server: development, mail is logged.
         "MAIL_SERVER": "",
         "MAIL_PORT": 25,
@@ -65,9 +87,16 @@ def load_config(app, overrides: dict | None = None) -> None:
     app.config.from_mapping(default_config(app.instance_path))
     app.config.from_prefixed_env("SALVE")
     app.config.update(overrides or {})
-    for key in ("SESSION_IDLE_TIMEOUT", "SESSION_ABSOLUTE_TIMEOUT", "LOGIN_LOCK_DURATION"):
+    for key in (
+        "SESSION_IDLE_TIMEOUT",
+        "SESSION_ABSOLUTE_TIMEOUT",
+        "LOGIN_LOCK_DURATION",
+        "SECOND_FACTOR_TIMEOUT",
+        "REAUTH_WINDOW",
+    ):
         if isinstance(app.config[key], int | float):  # from the environment, in seconds
             app.config[key] = timedelta(seconds=app.config[key])
+    app.config["RATE_LIMITS"] = rate_limits(app.config["RATE_LIMITS"])
     env = app.config["ENV"]
     if env not in {"development", "production", "testing"}:
         raise ConfigurationError(f"SALVE_ENV must be development or production, not {env!r}")
@@ -83,6 +112,22 @@ def load_config(app, overrides: dict | None = None) -> None:
         app.logger.warning("SALVE_MAIL_SERVER is not set: emails are written to the log, not sent")
     app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(app.config["DATABASE_URL"])
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
+
+
+def rate_limits(configured: dict) -> dict[str, tuple[int, int]]:
+    """Return the default rate limits with ``configured`` ones over them, as (requests, seconds)."""
+    limits = dict(DEFAULT_RATE_LIMITS)
+    for name, value in (configured or {}).items():
+        try:
+            requests, seconds = (int(part) for part in value)
+        except (TypeError, ValueError):
+            raise ConfigurationError(
+                f"rate limit {name!r} must be [requests, seconds], not {value!r}"
+            ) from None
+        if requests < 1 or seconds < 1:
+            raise ConfigurationError(f"rate limit {name!r} needs positive requests and seconds")
+        limits[name] = (requests, seconds)
+    return limits
 
 
 def normalise_database_url(url: str) -> str:

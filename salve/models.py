@@ -4,6 +4,7 @@ from salve.alerts.models import Alert, AlertEvent, AlertEvidence
 from salve.api.models import ApiToken
 from salve.audit.models import AuditEvent
 from salve.auth.models import AuthSession, LoginThrottle, RoleAssignment, User
+from salve.breakglass.models import BreakGlassGrant
 from salve.cases.models import Case, CaseAlert, CaseEvent, CaseStep, FollowUp, Referral
 from salve.catalog.models import CatalogVersion
 from salve.geography.models import Department, District, Municipality
@@ -15,7 +16,9 @@ from salve.incidents.models import (
     IncidentType,
 )
 from salve.jobs.models import JobRun, SchedulerLease
+from salve.maintenance.models import LegalHold
 from salve.notifications.models import Delivery, InboxMessage, OutboxMessage
+from salve.ratelimit import RateLimitCounter
 from salve.schools.models import School, Student
 from salve.scoring.models import CurrentRiskScore, RiskReference, RiskScoreChange
 
@@ -26,6 +29,7 @@ __all__ = [
     "ApiToken",
     "AuditEvent",
     "AuthSession",
+    "BreakGlassGrant",
     "Case",
     "CaseAlert",
     "CaseEvent",
@@ -43,9 +47,11 @@ __all__ = [
     "IncidentParty",
     "IncidentType",
     "JobRun",
+    "LegalHold",
     "LoginThrottle",
     "Municipality",
     "OutboxMessage",
+    "RateLimitCounter",
     "Referral",
     "RiskReference",
     "RiskScoreChange",

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from flask import Response, current_app, g, render_template, request
+from flask import Response, abort, current_app, g, render_template, request
+from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
 from salve.audit.operations import record_now
@@ -33,6 +35,22 @@ def writes_on_read(view):
     return view
 
 
+def _has_nul(values: MultiDict) -> bool:
+    return any("\x00" in key or any("\x00" in v for v in vs) for key, vs in values.lists())
+
+
+def _refuse_nul_bytes() -> None:
+    """Refuse a request carrying a NUL character: PostgreSQL can neither store nor compare one.
+
+    Nobody types one: in the path it names nothing (404); in the query or a form the request is
+    malformed (400). Without this, such a request reached the database and failed with a 500.
+    """
+    if "\x00" in request.path:
+        abort(404)
+    if _has_nul(request.args) or (request.method not in SAFE_METHODS and _has_nul(request.form)):
+        abort(400, description=_("La solicitud contiene caracteres no válidos."))
+
+
 def _declare_write_intent() -> None:
     view = current_app.view_functions.get(request.endpoint)
     will_write = request.method not in SAFE_METHODS or getattr(view, "writes_on_read", False)
@@ -47,11 +65,21 @@ def _commit_boundary(response: Response) -> Response:
         else:
             db.session.rollback()
         flush_session_bookkeeping()
-    except SQLAlchemyError:
+    except SQLAlchemyError as error:
         db.session.rollback()
+        if _database_gone(error):  # the database went away: nothing was saved, try again later
+            log.error("database unavailable at the end of %s %s", request.method, request.endpoint)
+            return _error_page(503)
         log.exception("commit failed at the end of %s %s", request.method, request.endpoint)
         return _error_page(500)
     return response
+
+
+def _database_gone(error: SQLAlchemyError) -> bool:
+    """Tell whether ``error`` means the database cannot be reached (503), not a bug (500)."""
+    return isinstance(error, OperationalError) or (
+        isinstance(error, DBAPIError) and error.connection_invalidated
+    )
 
 
 def _security_headers(response: Response) -> Response:
@@ -124,6 +152,7 @@ def _handle_unexpected(error: Exception):
 
 def init_app(app) -> None:
     """Install the lifecycle hooks and error handlers."""
+    app.before_request(_refuse_nul_bytes)
     app.before_request(_declare_write_intent)
     app.after_request(_security_headers)
     app.after_request(_commit_boundary)  # runs first: after_request hooks run in reverse

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import itertools
 import secrets
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
+import pyotp
 import sqlalchemy as sa
 
+from salve.auth.models import User
 from salve.auth.operations import create_user
 from salve.extensions import db
 from salve.geography.models import Department, District, Municipality
@@ -81,8 +83,12 @@ def make_user(
     department: str | None = None,
     **fields,
 ):
-    """Create an account with one role."""
-    return create_user(
+    """Create an account with one role; roles that need a second factor get one enrolled.
+
+    Pass ``enrol_second_factor=False`` for an account that must enrol at its first sign-in.
+    """
+    enrol = fields.pop("enrol_second_factor", True)
+    user = create_user(
         username,
         fields.pop("password", PASSWORD),
         role,
@@ -91,6 +97,23 @@ def make_user(
         check_password=False,
         **fields,
     )
+    if enrol and user.needs_second_factor:
+        user.totp_secret = pyotp.random_base32()
+        user.totp_enabled_at = datetime.now(UTC)
+    return user
+
+
+def totp_code(username: str, *, fresh: bool = True) -> str:
+    """Return the current code of ``username``'s authenticator app.
+
+    ``fresh`` forgets the last accepted step first, so a test may sign the same account in
+    several times within 30 seconds (a real app would wait for the next code).
+    """
+    user = db.session.scalar(sa.select(User).where(User.username == username))
+    if fresh:
+        user.totp_last_step = None
+        db.session.flush()
+    return pyotp.TOTP(user.totp_secret).now()
 
 
 def local_time(delta: timedelta = timedelta(hours=-1)) -> str:

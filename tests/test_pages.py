@@ -284,3 +284,26 @@ def test_flashed_errors_use_role_alert(client):
 def test_open_data_is_linked_from_every_page(client):
     page = client.get("/ingresar").get_data(as_text=True)
     assert 'href="/datos-abiertos/"' in page
+
+
+def test_a_database_that_is_down_gives_the_plain_503_page_never_a_traceback(tmp_path):
+    """SECURITY.md item 17: PostgreSQL unreachable (nothing listens on the port) → 503 page."""
+    from salve import create_app
+    from tests.support.live_server import free_port
+
+    app = create_app(
+        {
+            "ENV": "testing",
+            "TESTING": False,  # errors go through the app's handlers, as in production
+            "SECRET_KEY": "test-secret-key",
+            "WTF_CSRF_ENABLED": False,
+            "DATABASE_URL": f"postgresql://salve@127.0.0.1:{free_port()}/salve?connect_timeout=2",
+        }
+    )
+    client = app.test_client()
+    response = client.post("/ingresar", data={"username": "docente", "password": "frase-larga"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 503
+    assert "Inténtelo de nuevo en unos minutos" in page
+    assert "Traceback" not in page and "psycopg" not in page and "OperationalError" not in page
+    assert "frase-larga" not in page

@@ -33,6 +33,14 @@ def _user_id(username: str) -> int:
     return db.session.scalar(sa.select(User.id).where(User.username == username))
 
 
+def _assignment_id(username: str) -> int:
+    from salve.auth.models import RoleAssignment
+
+    return db.session.scalar(
+        sa.select(RoleAssignment.id).where(RoleAssignment.user_id == _user_id(username))
+    )
+
+
 def _incident_id(world: World, reporter: str = "docente_a") -> int:
     """File a fresh report (at the reporter's school) and return its id."""
     from salve.catalog.queries import current_catalog
@@ -71,6 +79,29 @@ def _own_notice_id(world: World) -> int:
     return notice.id
 
 
+def _own_grant_id(world: World) -> int:
+    """Add a break-the-glass grant on school_a for whoever signed in last; return its id."""
+    from datetime import timedelta
+
+    from salve.auth.models import AuthSession
+    from salve.breakglass.models import BreakGlassGrant
+    from salve.db import utcnow
+    from salve.schools.models import School
+
+    user_id = db.session.scalar(
+        sa.select(AuthSession.user_id).order_by(AuthSession.id.desc()).limit(1)
+    ) or _user_id("docente_a")  # fmt: skip
+    school = db.session.scalar(sa.select(School).where(School.code == world.school_a))
+    grant = BreakGlassGrant(
+        user_id=user_id, school_id=school.id, department_id=school.department_id,
+        reason_category="caso", reason_text="Prueba de la matriz de acceso.",
+        granted_at=utcnow(), expires_at=utcnow() + timedelta(hours=4),
+    )  # fmt: skip
+    db.session.add(grant)
+    db.session.flush()
+    return grant.id
+
+
 SCHOOL_STAFF = frozenset({R.DOCENTE, R.DIRECTOR})
 INCIDENT_READERS = frozenset({R.DOCENTE, R.DIRECTOR, R.GESTOR, R.SUPERVISOR})
 PRINCIPAL = frozenset({R.DIRECTOR})
@@ -82,6 +113,7 @@ ALERT_READERS = frozenset({R.GESTOR, R.SUPERVISOR, R.NACIONAL})
 CASE_WORKERS = frozenset({R.GESTOR, R.SUPERVISOR})
 SUPERVISOR = frozenset({R.SUPERVISOR})
 REGIONAL = frozenset({R.DEPARTAMENTAL, R.SUPERVISOR, R.NACIONAL})
+BREAK_GLASS = frozenset({R.GESTOR, R.SUPERVISOR, R.DEPARTAMENTAL, R.NACIONAL})
 
 
 #: endpoint → how to call it and which roles may. Anonymous callers of non-public routes are
@@ -110,6 +142,31 @@ MATRIX: dict[str, Route] = {
         lambda w: {"enabled": "1"},
     ),
     "admin.audit": Route("GET", lambda w: "/admin/auditoria", frozenset({R.ADMIN})),
+    "admin.user_detail": Route(
+        "GET", lambda w: f"/admin/usuarios/{_user_id('docente_b')}", frozenset({R.ADMIN})
+    ),
+    "admin.add_role": Route(
+        "POST",
+        lambda w: f"/admin/usuarios/{_user_id('docente_b')}/roles",
+        frozenset({R.ADMIN}),
+        lambda w: {"role": R.DIRECTOR, "school_code": w.school_b, "department_code": ""},
+    ),
+    "admin.remove_role": Route(
+        "POST",
+        lambda w: f"/admin/usuarios/{_user_id('docente_b')}/roles/{_assignment_id('docente_b')}"
+        "/quitar",
+        frozenset({R.ADMIN}),
+    ),
+    "admin.reset_second_factor": Route(
+        "POST",
+        lambda w: f"/admin/usuarios/{_user_id('gestor_06')}/segundo-factor/restablecer",
+        frozenset({R.ADMIN}),
+    ),
+    # The second step of signing in: a signed-in user is sent home, anyone else to sign in.
+    "auth.second_factor": Route("GET", lambda w: "/ingresar/codigo", PUBLIC),
+    "auth.enrol": Route("GET", lambda w: "/cuenta/segundo-factor", PUBLIC),
+    "auth.reauthenticate": Route("GET", lambda w: "/reautenticar", EVERYONE),
+    "auth.new_recovery_codes": Route("POST", lambda w: "/cuenta/codigos-de-recuperacion", EVERYONE),
     "incidents.new": Route("GET", lambda w: "/incidentes/nuevo", SCHOOL_STAFF),
     "incidents.drafts": Route("GET", lambda w: "/incidentes/borradores", SCHOOL_STAFF),
     "incidents.students": Route("GET", lambda w: "/incidentes/estudiantes?q=a", SCHOOL_STAFF),
@@ -201,6 +258,13 @@ MATRIX: dict[str, Route] = {
         "POST", lambda w: f"/avisos/{_own_notice_id(w)}/leido", EVERYONE
     ),
     "notifications.read_all": Route("POST", lambda w: "/avisos/leer-todos", EVERYONE),
+    # Break the glass: the ministry's roles outside the school (never its staff, never admin) ask
+    # for names with a reason and end their own grant; supervisors and nacional read the grants.
+    "breakglass.request_access": Route(
+        "GET", lambda w: f"/vidrio/escuelas/{w.school_a}", BREAK_GLASS
+    ),
+    "breakglass.end": Route("POST", lambda w: f"/vidrio/{_own_grant_id(w)}/terminar", BREAK_GLASS),
+    "breakglass.index": Route("GET", lambda w: "/vidrio/", frozenset({R.SUPERVISOR, R.NACIONAL})),
     # A school's analytics: its department's office and supervisors, and national analysts.
     "reports.school_analytics": Route(
         "GET", lambda w: f"/reportes/escuelas/{w.school_a}/analisis", REGIONAL
@@ -237,6 +301,7 @@ FOREIGN: dict[str, Callable[[World], str]] = {
         lambda w: f"/reportes/escuelas/{w.school_c}/analisis/exportar?tabla=lugares&formato=csv"
     ),
     "reports.department_list": lambda w: "/reportes/departamentos/05/escuelas",
+    "breakglass.request_access": lambda w: f"/vidrio/escuelas/{w.school_c}",
 }
 CONFINED_ROLES = (R.DOCENTE, R.DIRECTOR, R.GESTOR, R.SUPERVISOR, R.DEPARTAMENTAL)
 

@@ -64,10 +64,14 @@ class PostedForm:
 
 
 def posted(form: MultiDict, action: str, inputs: tuple[str, ...]) -> PostedForm:
-    """Return what the ``action`` form sent, each value capped to what the page accepts."""
+    """Return what the ``action`` form sent, each value capped just past what the page accepts.
+
+    One character over the limit survives the cap, so the verb refuses the text as too long
+    instead of storing it cut short.
+    """
     return PostedForm(
         action=action,
-        values={name: (form.get(name) or "")[:MAX_NOTE] for name in inputs},
+        values={name: (form.get(name) or "")[: MAX_NOTE + 1] for name in inputs},
         inputs=inputs,
     )
 

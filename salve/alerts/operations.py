@@ -56,6 +56,8 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     RESUELTA: (ABIERTA,),
 }
 LEVEL_RANK = {"bajo": 0, "medio": 1, "alto": 2, "critico": 3}
+#: The longest note a transition or a reassignment keeps; a longer one is refused, not cut.
+MAX_NOTE = 5000
 
 
 class AlertError(ValueError):
@@ -614,6 +616,8 @@ def transition(
             409,
             "to",
         )
+    if len(note) > MAX_NOTE:
+        raise _too_long()
     if to == DESCARTADA and policy.reason(reason) is None:
         raise AlertError(_l("Indique el motivo para descartar la alerta."), 422, "reason")
     if to == EN_SEGUIMIENTO and (review_at is None or review_at <= now):
@@ -669,11 +673,17 @@ def _move(actor_id, alert: Alert, to: str, *, reason="", note="", review_at=None
         from_status=previous,
         to_status=to,
         reason=reason or None,
-        note=note[:5000],
+        note=note,
         data={"review_at": review_at.isoformat()} if review_at else {},
     )
     record("alert.transition", "alert", alert.id, to=to, reason=reason or None)
     return event
+
+
+def _too_long() -> AlertError:
+    return AlertError(
+        _l("Es demasiado largo; el máximo es %(limit)d caracteres.", limit=MAX_NOTE), 422, "note"
+    )
 
 
 def set_in_care(actor_id: int, alert: Alert, case_id: int) -> None:
@@ -708,9 +718,12 @@ def reassign(user, alert: Alert, assignee: User, note: str = "") -> None:
         raise AlertError(
             _l("Elija un gestor de casos activo del departamento de la alerta."), 422, "assignee"
         )
+    note = (note or "").strip()
+    if len(note) > MAX_NOTE:
+        raise _too_long()
     previous = alert.assignee_id
     alert.assignee_id = assignee.id
-    _event(alert, "assigned", actor_id=user.id, note=(note or "")[:5000],
+    _event(alert, "assigned", actor_id=user.id, note=note,
            data={"from": previous, "to": assignee.id})  # fmt: skip
     record("alert.reassign", "alert", alert.id, to=assignee.id)
     notify(

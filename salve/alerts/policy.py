@@ -18,7 +18,9 @@ POLICY_FILE = "alerts.yaml"
 LEVELS = ("medio", "alto", "critico")
 TIERS = ("I", "II", "III")
 #: The jobs the scheduler knows; the file gives each one's schedule.
-JOB_NAMES = ("rescore", "raise_alerts", "escalate", "overdue_steps", "send_mail", "digest")
+JOB_NAMES = (
+    "rescore", "raise_alerts", "escalate", "overdue_steps", "send_mail", "digest", "anonymise",
+)  # fmt: skip
 
 
 class PolicyError(Exception):

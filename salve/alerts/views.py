@@ -34,10 +34,12 @@ from salve.auth import roles as R
 from salve.auth.models import User
 from salve.auth.scope import (
     FULL,
+    Identities,
     alert_access,
     can_view_case,
     require,
     roles_required,
+    student_identities,
 )
 from salve.cases.models import Case
 from salve.cases.operations import CaseError, open_case
@@ -178,6 +180,13 @@ def available_actions(alert: Alert) -> list[str]:
     return actions
 
 
+def _identities(alert: Alert, access: str) -> Identities:
+    """Whether the page names the alert's student: in full, or under a break-the-glass grant."""
+    if alert.entity_type != "student":
+        return Identities(access == FULL)
+    return student_identities(current_user, alert.school, in_scope=access == FULL)
+
+
 def _render_show(
     alert: Alert,
     access: str,
@@ -190,6 +199,7 @@ def _render_show(
     policy = _policy()
     catalog = current_catalog()
     full = access == FULL
+    identities = _identities(alert, access)
     now = utcnow()
     incidents = queries.evidence_incidents(alert)
     students = queries.students_by_id([alert.entity_id]) if alert.entity_type == "student" else {}
@@ -208,8 +218,9 @@ def _render_show(
             "alerts/show.html",
             alert=alert,
             full=full,
-            entity=presenting.entity_of(alert, access, students),
-            student=students.get(alert.entity_id) if full else None,
+            identities=identities,
+            entity=presenting.entity_of(alert, FULL if identities.is_shown else access, students),
+            student=students.get(alert.entity_id) if identities.is_shown else None,
             why=presenting.explain_alert(alert, rules, catalog, len(incidents)),
             incidents=risk_words.incident_rows(current_user, incidents),
             timeline=presenting.timeline(alert, policy, users, show_notes=full),
@@ -242,7 +253,7 @@ def show(alert_id: int):
     """Show an alert: why it was raised, the incidents behind it, its timeline; audited."""
     alert, access = queries.find_alert(current_user, alert_id)
     require(alert is not None)
-    record("alert.view", "alert", alert.id, level=access)
+    record("alert.view", "alert", alert.id, level=access, **_identities(alert, access).audit)
     return _render_show(alert, access)
 
 
@@ -370,7 +381,9 @@ def reassign_to(alert_id: int):
     alert, access = _workable_alert(alert_id)
     form = _posted_form()
     chosen = form.values.get("assignee", "")
-    assignee = db.session.get(User, int(chosen)) if chosen.isdigit() else None
+    # isdigit() alone lets "²" through to int(), and a huge number overflows the id column.
+    is_id = chosen.isascii() and chosen.isdigit() and len(chosen) < 10
+    assignee = db.session.get(User, int(chosen)) if is_id else None
     try:
         if assignee is None:
             raise AlertError(

@@ -489,7 +489,10 @@ def _error(description: str, **headers) -> dict:
 
 
 RESPONSES = {
-    "BadRequest": _error("Malformed request: invalid JSON, wrong content type, bad parameter."),
+    "BadRequest": _error(
+        "Malformed request: invalid JSON, wrong content type, bad parameter, or text holding a "
+        "NUL character or a lone surrogate (which no database stores)."
+    ),
     "Unauthorized": _error(
         "No token, or an unknown or revoked one, or a disabled account.",
         **{"WWW-Authenticate": '`Bearer`, with `error="invalid_token"` for a bad token.'},
@@ -499,6 +502,11 @@ RESPONSES = {
     "Conflict": _error("The idempotency key was already used by another account's report."),
     "TooLarge": _error("The body exceeds the server's limit (2 MB by default)."),
     "Unprocessable": _error("The report is not valid; each error names its field."),
+    "TooManyRequests": _error(
+        "Too many requests: per token (600 a minute by default) or, for open data, per client "
+        "address (120 a minute). Refused requests are not counted.",
+        **{"Retry-After": "Seconds to wait before the next request is allowed."},
+    ),
 }
 
 PARAMETERS = {
@@ -1047,8 +1055,8 @@ PATHS["/open/incidents"] = {
         "grouped by any subset of department, month, category, sex and level. Counts from 1 "
         "to 4 (1 to 9 for sexual violence) and the zeros beside them are replaced by a "
         "marker, and so are other cells wherever subtraction across any of the 32 groupings "
-        "could recover a hidden one. Updated daily; not rate-limited; answers may be cached "
-        "for an hour.",
+        "could recover a hidden one. Updated daily; limited per client address (429 past "
+        "the limit); answers may be cached for an hour.",
         "security": [],
         "parameters": [
             {
@@ -1083,6 +1091,60 @@ PATHS["/open/incidents"] = {
 }
 
 
+# --- The audit log, for administrators (salve/api/audit.py) -----------------------------------
+
+SCHEMAS["AuditEvent"] = _obj(
+    {
+        "id": {"type": "integer"},
+        "occurred_at": DATE_TIME,
+        "user_id": {"type": ["integer", "null"], "description": "The acting account, if any."},
+        "username": {**NULLABLE_STRING, "description": "That account's username."},
+        "action": {**STRING, "description": "What was done or seen, e.g. `incident.view`."},
+        "object_type": {**STRING, "description": "The kind of record; empty when none."},
+        "object_id": {**STRING, "description": "The record's id or code; empty when none."},
+        "outcome": {"type": "string", "enum": ["ok", "refused", "failed"]},
+        "ip_address": STRING,
+        "detail": {
+            "type": "object",
+            "description": "Counts, codes and reasons as recorded; never names or narratives.",
+        },
+    },
+    description="One row of the append-only audit log, as stored.",
+)
+SCHEMAS["AuditEventPage"] = _page_of("AuditEvent")
+PATHS["/audit"] = {
+    "get": {
+        "operationId": "audit_events",
+        "summary": "The audit log, newest first (administrators)",
+        "description": "Who did or saw what, when and from where. Only administrators; every "
+        "other role is refused (403). Dates are El Salvador's calendar days, both included. "
+        "Every call is itself recorded in the audit log (`audit.list`).",
+        "parameters": [
+            _query("user", {"type": "string", "maxLength": 64}, "Only this username's events."),
+            _query("action", {"type": "string", "maxLength": 60}, "Actions starting with this."),
+            _query("object_type", {"type": "string", "maxLength": 40}, "Only this kind."),
+            _query("object_id", {"type": "string", "maxLength": 64}, "Only this record."),
+            _query("from", {"type": "string", "format": "date"}, "From this day."),
+            _query("to", {"type": "string", "format": "date"}, "Up to this day."),
+            _param("page"),
+            _param("per_page"),
+        ],
+        "responses": {
+            "200": _ok("A page of audit events.", _ref("AuditEventPage")),
+            "400": _resp("BadRequest"),
+            **_AUTH_ERRORS,
+            "403": _resp("Forbidden"),
+        },
+    }
+}
+
+# Every route but this document is rate-limited (salve.ratelimit).
+for _path, _item in PATHS.items():
+    for _operation in _item.values():
+        if _operation["operationId"] != "openapi":
+            _operation["responses"]["429"] = _resp("TooManyRequests")
+
+
 DOCUMENT = {
     "openapi": "3.1.0",
     "info": {
@@ -1095,7 +1157,8 @@ DOCUMENT = {
             "`Authorization: Bearer <token>`; "
             "an administrator creates tokens with `flask --app app salve token create USER`. "
             "The session cookie of the web pages is never accepted. Errors, on every route "
-            "(an unknown path answers 404, a wrong method 405), have the shape "
+            "(an unknown path answers 404, a wrong method 405, a NUL character in the query "
+            "400), have the shape "
             '`{"errors": [{"field": "parties[0].nie", "message": "…"}]}`.'
         ),
     },

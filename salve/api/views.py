@@ -10,12 +10,14 @@ every route here; a test keeps it so.
 from __future__ import annotations
 
 import json
+import re
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, g, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import orm
 
+from salve import ratelimit
 from salve.alerts.operations import AlertError, transition
 from salve.alerts.queries import find_alert, inbox, is_overdue
 from salve.api.alerts import (
@@ -26,7 +28,7 @@ from salve.api.alerts import (
     inbox_filters,
     parse_transition,
 )
-from salve.api.auth import Refusal, authenticate
+from salve.api.auth import Refusal, _bearer_token, authenticate, hash_token
 from salve.api.errors import ApiError, error_response, field_errors
 from salve.api.openapi import MAX_PER_PAGE, document
 from salve.api.serializers import (
@@ -75,18 +77,23 @@ DEFAULT_PER_PAGE = 50
 MAX_PAGE = 1_000_000
 #: Incident ids are 32-bit integers in PostgreSQL; larger numbers name nothing.
 MAX_ID = 2**31 - 1
+#: UTF-16 surrogates: JSON may escape one alone (``"\\ud800"``); no database can store it.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @bp.before_request
 def _authenticate():
     if request.endpoint in PUBLIC_ENDPOINTS or request.blueprint in PUBLIC_BLUEPRINTS:
         g._login_user = login_manager.anonymous_user()
+        if request.blueprint in PUBLIC_BLUEPRINTS:  # open data: per client address
+            return ratelimit.enforce("open-data", ratelimit.client_address())
         return None
     result = authenticate()
     if isinstance(result, Refusal):
         challenge = "Bearer" + (f' error="{result.error}"' if result.error else "")
         return error_response(401, [(None, result.message)], {"WWW-Authenticate": challenge})
-    return None
+    # Per token, named by a prefix of the hash it is stored under (never the token itself).
+    return ratelimit.enforce("api", hash_token(_bearer_token())[:32])
 
 
 @bp.errorhandler(ApiError)
@@ -252,7 +259,33 @@ def _json_body(expected: str | None = None, max_bytes: int | None = None) -> dic
         raise ApiError(
             400, [(None, expected or _("Se esperaba un objeto JSON con los datos del reporte."))]
         )
+    bad = _unstorable_text(payload)
+    if bad is not None:
+        raise ApiError(400, [(bad or None, _("Contiene caracteres no válidos."))])
     return payload
+
+
+def _unstorable_text(value, path: str = "") -> str | None:
+    """Return the path of the first text holding a NUL or a lone surrogate (JSON allows both).
+
+    Neither can be stored (PostgreSQL refuses NUL; UTF-8 has no surrogates): refused here, they
+    no longer reach the database as a 500.
+    """
+    if isinstance(value, str):
+        return path if "\x00" in value or _SURROGATE.search(value) else None
+    if isinstance(value, dict):
+        items = ((f"{path}.{key}" if path else str(key), key, item) for key, item in value.items())
+    elif isinstance(value, list):
+        items = ((f"{path}[{index}]", "", item) for index, item in enumerate(value))
+    else:
+        return None
+    for item_path, key, item in items:
+        if _unstorable_text(key, item_path) is not None:
+            return path
+        found = _unstorable_text(item, item_path)
+        if found is not None:
+            return found
+    return None
 
 
 def _too_large(max_bytes: int) -> ApiError:
@@ -410,7 +443,7 @@ def transition_alert(alert_id: int):
 
 
 # Routes kept in their own modules, registered on this blueprint when imported.
-from salve.api import department_risk  # noqa: E402, F401
+from salve.api import audit, department_risk  # noqa: E402, F401
 
 # Open data (salve/opendata/api.py): a nested blueprint, public, under /api/v1/open.
 from salve.opendata.api import bp as open_data_bp  # noqa: E402

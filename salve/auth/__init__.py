@@ -15,8 +15,8 @@ def _load_user(_user_id: str):
     from salve.auth.sessions import current_session
 
     auth_session = current_session()
-    if auth_session is None or not auth_session.user.is_enabled:
-        return None
+    if auth_session is None or not auth_session.user.is_enabled or auth_session.is_pending:
+        return None  # a session still owing its second factor signs nobody in
     return auth_session.user
 
 

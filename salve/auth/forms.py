@@ -45,3 +45,51 @@ class PasswordChangeForm(FlaskForm):
         ],
         render_kw={"autocomplete": "new-password"},
     )
+
+
+class SecondFactorForm(FlaskForm):
+    """The code from the authenticator app, or a recovery code, after the password."""
+
+    code = StringField(
+        _l("Código"),
+        validators=[DataRequired(_l("Escriba el código de su aplicación.")), Length(max=32)],
+        render_kw={
+            "autocomplete": "one-time-code",
+            "inputmode": "numeric",
+            "autocapitalize": "none",
+            "spellcheck": "false",
+        },
+        description=_l(
+            "Los 6 dígitos que muestra su aplicación de autenticación, o uno de sus códigos de"
+            " recuperación."
+        ),
+    )
+
+
+class EnrolForm(FlaskForm):
+    """Confirm a new authenticator app with its first code."""
+
+    code = StringField(
+        _l("Código de 6 dígitos"),
+        validators=[
+            DataRequired(_l("Escriba el código que muestra la aplicación.")),
+            Length(max=32),
+        ],
+        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"},
+    )
+
+
+class ReauthForm(FlaskForm):
+    """Confirm one's identity again before an export or a change of roles."""
+
+    reauth_password = PasswordField(
+        _l("Su contraseña"),
+        validators=[DataRequired(_l("Escriba su contraseña.")), Length(max=128)],
+        render_kw={"autocomplete": "current-password"},
+    )
+    reauth_code = StringField(
+        _l("Código de su aplicación"),
+        validators=[Length(max=32)],
+        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"},
+        description=_l("Solo si su cuenta usa segundo factor."),
+    )

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from salve.auth.roles import ROLE_SCOPE, ROLES
+from salve.auth.roles import ROLE_SCOPE, ROLES, SECOND_FACTOR_ROLES
 from salve.db import TimestampMixin
 from salve.extensions import db
 from salve.geography.models import Department
@@ -39,6 +39,12 @@ class User(UserMixin, TimestampMixin, db.Model):
     last_login_at: Mapped[datetime | None] = mapped_column()
     #: Last password change; sessions begun before it are void.
     password_changed_at: Mapped[datetime | None] = mapped_column()
+    #: Base32 TOTP secret; set when enrolment begins, trusted once ``totp_enabled_at`` is set.
+    totp_secret: Mapped[str | None] = mapped_column(sa.String(64))
+    #: When the user confirmed an authenticator app with a first code.
+    totp_enabled_at: Mapped[datetime | None] = mapped_column()
+    #: The 30-second step of the last accepted code: a code is accepted once (no replay).
+    totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
 
     role_assignments: Mapped[list[RoleAssignment]] = relationship(
         back_populates="user", cascade="all, delete-orphan", order_by="RoleAssignment.id"
@@ -61,6 +67,16 @@ class User(UserMixin, TimestampMixin, db.Model):
     def has_role(self, *roles: str) -> bool:
         """Tell whether the user holds any of ``roles``."""
         return bool(self.roles.intersection(roles))
+
+    @property
+    def needs_second_factor(self) -> bool:
+        """Tell whether signing in takes a TOTP code too (SECURITY.md item 7)."""
+        return bool(self.roles & SECOND_FACTOR_ROLES)
+
+    @property
+    def has_second_factor(self) -> bool:
+        """Tell whether an authenticator app is enrolled and confirmed."""
+        return bool(self.totp_secret and self.totp_enabled_at)
 
     def __repr__(self) -> str:
         return f"<User {self.id}>"
@@ -125,11 +141,39 @@ class AuthSession(db.Model):
     end_reason: Mapped[str | None] = mapped_column(sa.String(20))
     #: Address the sign-in came from.
     ip_address: Mapped[str] = mapped_column(sa.String(45), default="")
+    #: When the TOTP code (or a recovery code) was accepted; None while it is still owed.
+    second_factor_at: Mapped[datetime | None] = mapped_column()
+    #: When the user last confirmed their password (and code) for an export or a role change.
+    reauthenticated_at: Mapped[datetime | None] = mapped_column()
 
     user: Mapped[User] = relationship()
 
+    @property
+    def is_pending(self) -> bool:
+        """Tell whether the session still owes its second factor (and so signs nobody in)."""
+        return self.second_factor_at is None and self.user.needs_second_factor
+
     def __repr__(self) -> str:
         return f"<AuthSession {self.id} user={self.user_id}>"
+
+
+class RecoveryCode(db.Model):
+    """A single-use code that stands in for the authenticator app when it is lost."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: The owner.
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    #: SHA-256 of the normalised code; the code itself is shown once and never stored.
+    code_hash: Mapped[str] = mapped_column(sa.String(64))
+    #: When the set it belongs to was made.
+    created_at: Mapped[datetime] = mapped_column()
+    #: When it was spent; a spent code is refused.
+    used_at: Mapped[datetime | None] = mapped_column()
+
+    def __repr__(self) -> str:
+        return f"<RecoveryCode {self.id} user={self.user_id}>"
 
 
 class LoginThrottle(db.Model):

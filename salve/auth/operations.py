@@ -71,6 +71,30 @@ def authenticate(username: str, password: str) -> SignInResult:
     return SignInResult(None)
 
 
+def count_second_factor_failure(user: User) -> bool:
+    """Count a wrong code against the user's sign-in name; return True when it is now locked.
+
+    Codes and passwords share one counter, so six guesses of either lock the account.
+    """
+    now = utcnow()
+    _count_failure(f"user:{user.username}", now)
+    throttle = db.session.get(LoginThrottle, f"user:{user.username}")
+    return bool(throttle and throttle.locked_until and throttle.locked_until > now)
+
+
+def is_locked(user: User) -> bool:
+    """Tell whether the user's sign-in name is locked after too many failures."""
+    throttle = db.session.get(LoginThrottle, f"user:{user.username}")
+    return bool(throttle and throttle.locked_until and throttle.locked_until > utcnow())
+
+
+def clear_failures(user: User) -> None:
+    """Forget counted failures after a full success."""
+    throttle = db.session.get(LoginThrottle, f"user:{user.username}")
+    if throttle is not None:
+        db.session.delete(throttle)
+
+
 def _count_failure(key: str, now) -> None:
     config = current_app.config
     throttle = db.session.get(LoginThrottle, key)
@@ -147,6 +171,38 @@ def create_user(
     db.session.flush()
     record("user.create", "user", user.id, role=role)
     return user
+
+
+def add_role(
+    user: User, role: str, *, school_code: str | None = None, department_code: str | None = None
+) -> RoleAssignment:
+    """Grant ``user`` another role; their sessions end so the new scope applies at once."""
+    assignment = build_assignment(role, school_code=school_code, department_code=department_code)
+    for existing in user.role_assignments:
+        if (existing.role, existing.school_id, existing.department_id) == (
+            assignment.role,
+            assignment.school.id if assignment.school else None,
+            assignment.department.id if assignment.department else None,
+        ):
+            raise AccountError(_("El usuario ya tiene ese rol."))
+    user.role_assignments.append(assignment)
+    db.session.flush()
+    end_all_sessions(user.id, "role_change")
+    record("user.role_add", "user", user.id, role=role, assignment=assignment.id)
+    return assignment
+
+
+def remove_role(user: User, assignment_id: int, *, acting_user_id: int | None = None) -> None:
+    """Take a role away from ``user``; their sessions end so the narrower scope applies."""
+    assignment = next((a for a in user.role_assignments if a.id == assignment_id), None)
+    if assignment is None:
+        raise AccountError(_("Ese rol no pertenece a este usuario."))
+    if user.id == acting_user_id and assignment.role == R.ADMIN:
+        raise AccountError(_("No puede quitarse a sí mismo el rol de administración."))
+    user.role_assignments.remove(assignment)
+    db.session.flush()
+    end_all_sessions(user.id, "role_change")
+    record("user.role_remove", "user", user.id, role=assignment.role, assignment=assignment_id)
 
 
 def build_assignment(

@@ -334,3 +334,71 @@ def can_view_department(user, department_id: int) -> bool:
     """Tell whether ``user`` may see ``department_id``'s ranked list and school analytics."""
     departments = regional_department_ids(user)
     return departments is None or department_id in departments
+
+
+# --- Break the glass ----------------------------------------------------------------------------
+#
+# Someone outside a record's scope who must see a child's name asks for it with a stated reason
+# (salve.breakglass): a grant on one school, for a few hours, audited and reported to the
+# supervision. Never school staff (they have their own school), never the system administrator.
+# A grant only shows names on pages the user may already open; it never opens a record, and the
+# JSON API keeps the strict scope (``can_list_students`` ignores grants).
+
+#: Roles that may break the glass, at the schools of their department (the nation for nacional).
+BREAK_GLASS_ROLES = frozenset({R.GESTOR, R.SUPERVISOR, R.DEPARTAMENTAL, R.NACIONAL})
+
+
+def may_break_glass(user, school: School) -> bool:
+    """Tell whether ``user`` may ask to see ``school``'s students by name with a reason."""
+    if not getattr(user, "is_authenticated", False) or user.has_role(R.ADMIN):
+        return False
+    return any(
+        a.role in BREAK_GLASS_ROLES
+        and (R.ROLE_SCOPE[a.role] == R.NATION_SCOPE or a.department_id == school.department_id)
+        for a in user.role_assignments
+    )
+
+
+def active_grant(user, school: School):
+    """Return ``user``'s live break-the-glass grant on ``school``, or None.
+
+    A grant outlives no change of role: without the right to ask, a grant shows nothing.
+    """
+    if not may_break_glass(user, school):
+        return None
+    from salve.breakglass.queries import live_grant
+
+    return live_grant(user.id, school.id)
+
+
+@dataclass(frozen=True)
+class Identities:
+    """Whether a page shows the names of a school's students to a user, and on what ground."""
+
+    is_shown: bool
+    #: The live break-the-glass grant that shows them (a ``BreakGlassGrant``); None when scope
+    #: or relationship does.
+    grant: object | None = None
+    #: Whether the page offers to break the glass (names hidden, and the user may ask).
+    may_ask: bool = False
+
+    @property
+    def audit(self) -> dict:
+        """Return what a view's audit event adds: the grant it needed, if any."""
+        return {"break_glass": self.grant.id} if self.grant is not None else {}
+
+
+def student_identities(user, school: School, *, in_scope: bool | None = None) -> Identities:
+    """Decide whether a page shows ``school``'s students by name to ``user``.
+
+    ``in_scope`` says whether the page shows them anyway (its own rule: the assigned handler of
+    an alert, a report in full); by default, the school's own staff. Otherwise a live grant does.
+    """
+    if in_scope is None:
+        in_scope = can_view_student_identities(user, school)
+    if in_scope:
+        return Identities(True)
+    grant = active_grant(user, school)
+    if grant is not None:
+        return Identities(True, grant=grant)
+    return Identities(False, may_ask=may_break_glass(user, school))

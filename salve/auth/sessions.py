@@ -94,9 +94,19 @@ def expiry_reason(auth_session: AuthSession, now: datetime) -> str | None:
     config = current_app.config
     if now - auth_session.created_at >= config["SESSION_ABSOLUTE_TIMEOUT"]:
         return "expired"
+    if auth_session.is_pending and now - auth_session.created_at >= config["SECOND_FACTOR_TIMEOUT"]:
+        return "expired"
     if now - auth_session.last_seen_at >= config["SESSION_IDLE_TIMEOUT"]:
         return "idle"
     return None
+
+
+def last_confirmed_at(auth_session: AuthSession) -> datetime:
+    """Return when the user last proved who they are in this session (sign-in or re-check)."""
+    signed_in = auth_session.second_factor_at or auth_session.created_at
+    if auth_session.reauthenticated_at and auth_session.reauthenticated_at > signed_in:
+        return auth_session.reauthenticated_at
+    return signed_in
 
 
 def end_session(auth_session: AuthSession, reason: str, *, at: datetime | None = None) -> None:

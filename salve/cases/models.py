@@ -58,6 +58,8 @@ class Case(db.Model):
     closed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     #: The handler's summary when asking to close.
     closing_summary: Mapped[str] = mapped_column(sa.Text, default="")
+    #: When retention replaced its notes and summaries (salve.maintenance.retention).
+    anonymised_at: Mapped[datetime | None] = mapped_column()
 
     school: Mapped[School] = relationship()
     handler: Mapped[User] = relationship(foreign_keys=[handler_id])

@@ -57,6 +57,8 @@ REFERRAL_LABELS = {
     REVOCADA: _l("revocada"),
 }
 MAX_NOTE = 5000
+#: The longest reference an institution's file number may have.
+MAX_REFERENCE = 60
 
 
 class CaseError(ValueError):
@@ -94,10 +96,20 @@ def _require_work(user, case: Case) -> None:
 
 
 def _note(text: str, field: str = "note", message=None) -> str:
-    text = (text or "").strip()
+    text = _bounded(text, MAX_NOTE, field)
     if not text:
         raise CaseError(message or _l("Escriba una nota."), 422, field)
-    return text[:MAX_NOTE]
+    return text
+
+
+def _bounded(text: str, limit: int, field: str) -> str:
+    """Return ``text`` trimmed; refuse it whole when it is longer than ``limit``, never cut it."""
+    text = (text or "").strip()
+    if len(text) > limit:
+        raise CaseError(
+            _l("Es demasiado largo; el máximo es %(limit)d caracteres.", limit=limit), 422, field
+        )
+    return text
 
 
 def open_case(user, alert: Alert, catalog: Catalog, *, now: datetime | None = None) -> Case:
@@ -212,8 +224,8 @@ def refer(
         institution=institution,
         status=ENVIADA,
         sent_by_id=user.id,
-        reference=(reference or "").strip()[:60],
-        reason=(note or "").strip()[:MAX_NOTE],
+        reference=_bounded(reference, MAX_REFERENCE, "reference"),
+        reason=_bounded(note, MAX_NOTE, "note"),
     )
     case.referrals.append(referral)
     db.session.flush()
@@ -236,17 +248,18 @@ def update_referral(
             409,
             "to",
         )  # fmt: skip
-    reason = (reason or "").strip()
+    reason = _bounded(reason, MAX_NOTE, "reason")
+    reference = _bounded(reference, MAX_REFERENCE, "reference")
     if to in (RECHAZADA, REVOCADA) and not reason:
         raise CaseError(_l("Explique el motivo."), 422, "reason")
     previous = referral.status
     referral.status = to
     referral.updated_at = utcnow()
     if reason:
-        referral.reason = reason[:MAX_NOTE]
+        referral.reason = reason
     if reference:
-        referral.reference = reference.strip()[:60]
-    _event(case, "referral_status", user.id, reason[:MAX_NOTE], referral=referral.id,
+        referral.reference = reference
+    _event(case, "referral_status", user.id, reason, referral=referral.id,
            **{"from": previous, "to": to})  # fmt: skip
     record("case.referral", "case", case.id, referral=referral.id, to=to)
 
@@ -256,9 +269,10 @@ def complete_step(user, step: CaseStep, note: str = "", *, now: datetime | None 
     _require_work(user, case)
     if step.done_at is not None:
         raise CaseError(_l("Ese paso ya está hecho."))
+    note = _bounded(note, MAX_NOTE, "note")
     step.done_at = now or utcnow()
     step.done_by_id = user.id
-    step.note = (note or "").strip()[:MAX_NOTE]
+    step.note = note
     _event(case, "step_done", user.id, step=step.code, incident=step.incident_id)
     record("case.step", "case", case.id, step=step.code)
 

@@ -67,6 +67,15 @@ def demo_command(scale: str, seed: int, school_count: int | None, student_count:
         click.echo(f"{username:<{width}}  {role:<13}  {where}")
     click.echo("")
     click.echo(f"Contraseña de todas las cuentas de demostración: {DEMO_PASSWORD}")
+    click.echo(SECOND_FACTOR_NOTE)
+
+
+#: What gestor, supervisor, nacional and admin meet at their first sign-in.
+SECOND_FACTOR_NOTE = (
+    "gestor, supervisor, nacional y admin piden además un código de 6 dígitos: al primer"
+    " ingreso se escanea un código QR con una aplicación de autenticación (FreeOTP, Aegis,"
+    " Google o Microsoft Authenticator)."
+)
 
 
 def _number(value: int) -> str:

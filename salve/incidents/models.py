@@ -80,6 +80,8 @@ class Incident(TimestampMixin, db.Model):
     closed_at: Mapped[datetime | None] = mapped_column()
     #: Why it was closed as unfounded.
     closed_reason: Mapped[str | None] = mapped_column(sa.Text)
+    #: When retention replaced its free text (salve.maintenance.retention).
+    anonymised_at: Mapped[datetime | None] = mapped_column()
 
     school: Mapped[School] = relationship()
     reporter: Mapped[User] = relationship(foreign_keys=[reporter_id])

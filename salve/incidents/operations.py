@@ -34,6 +34,8 @@ from salve.schools.models import School, Student
 #: The risk scores (rescoring the students and school it touches) and the immediate alerts
 #: register here, so nothing that depends on a report ever lags behind it.
 INCIDENT_SAVED_HOOKS: list[Callable[[Incident], None]] = []
+#: The longest reason a correction or a closure as unfounded keeps (the form's limit).
+MAX_REASON = 2000
 
 
 class IncidentError(ValueError):
@@ -229,6 +231,7 @@ def amend_incident(
         raise IncidentError([FieldError("", _("El reporte está cerrado como infundado."))], 409)
     if not reason or not reason.strip():
         raise IncidentError([FieldError("reason", _("Explique el motivo de la corrección."))])
+    _check_reason_length(reason)
     merged = {**as_payload(incident), **payload, "idempotency_key": incident.idempotency_key}
     merged["school"] = incident.school.code  # the school of a report never changes
     data, errors = validate_report(
@@ -305,11 +308,12 @@ def close_unfounded(user, incident: Incident, reason: str) -> None:
         raise IncidentError([FieldError("", _("El reporte ya está cerrado como infundado."))], 409)
     if not reason or not reason.strip():
         raise IncidentError([FieldError("reason", _("Explique por qué el reporte es infundado."))])
+    _check_reason_length(reason)
     previous = incident.status
     incident.status = "infundado"
     incident.closed_by_id = user.id
     incident.closed_at = utcnow()
-    incident.closed_reason = reason.strip()[:2000]
+    incident.closed_reason = reason.strip()
     db.session.add(
         IncidentAmendment(
             incident_id=incident.id, author_id=user.id, action="close_unfounded",
@@ -318,6 +322,13 @@ def close_unfounded(user, incident: Incident, reason: str) -> None:
     )  # fmt: skip
     record("incident.close_unfounded", "incident", incident.id)
     _saved(incident)
+
+
+def _check_reason_length(reason: str) -> None:
+    """Refuse a correction's or a closure's reason longer than the form allows; never cut it."""
+    if len(reason.strip()) > MAX_REASON:
+        message = _("Es demasiado largo; el máximo es %(limit)d caracteres.", limit=MAX_REASON)
+        raise IncidentError([FieldError("reason", message)])
 
 
 def save_draft(user, payload: dict) -> IncidentDraft:

@@ -19,13 +19,14 @@ from flask_login import current_user, login_required
 
 from salve.audit.operations import record
 from salve.auth import roles as R
-from salve.auth.scope import FULL, require, roles_required
+from salve.auth.scope import FULL, Identities, require, roles_required, student_identities
 from salve.catalog.queries import current_catalog
 from salve.extensions import db
 from salve.i18n import LOCAL_TZ
 from salve.incidents import forms, presenting, queries
 from salve.incidents.models import STATUSES, Incident
 from salve.incidents.operations import (
+    MAX_REASON,
     IncidentError,
     amend_incident,
     as_payload,
@@ -125,7 +126,7 @@ def handle_expired_form(error):
             payload,
             [incident.school],
             incident=incident,
-            reason=request.form.get("reason", "")[:2000],
+            reason=request.form.get("reason", "")[: MAX_REASON + 1],
             notice=_("Su sesión de formulario caducó; revise lo escrito y vuelva a enviar."),
         )
     if not current_user.has_role(*REPORTERS) or not reporting_school_ids(current_user):
@@ -277,6 +278,13 @@ def _is_principal(incident: Incident) -> bool:
     )
 
 
+def _identities(incident: Incident, access: str) -> Identities:
+    """Whether a summary names the report's students: only under a break-the-glass grant."""
+    if access == FULL or not any(p.student for p in incident.parties):
+        return Identities(access == FULL)
+    return student_identities(current_user, incident.school, in_scope=False)
+
+
 def _render_show(incident: Incident, access: str, *, close_errors=(), status: int = 200):
     catalog = presenting.catalog_for(incident)
     full = access == FULL
@@ -285,6 +293,7 @@ def _render_show(incident: Incident, access: str, *, close_errors=(), status: in
             "incidents/show.html",
             incident=incident,
             full=full,
+            identities=_identities(incident, access),
             catalog=catalog,
             presenting=presenting,
             is_own=incident.reporter_id == current_user.id,
@@ -308,7 +317,8 @@ def show(incident_id: int):
     """Show a report as far as the user may see it (in full or in summary); audited."""
     incident, access = queries.find_incident(current_user, incident_id)
     require(incident is not None)
-    record("incident.view", "incident", incident.id, level=access)
+    shown = _identities(incident, access)
+    record("incident.view", "incident", incident.id, level=access, **shown.audit)
     return _render_show(incident, access)
 
 
@@ -347,7 +357,7 @@ def close(incident_id: int):
     """Close a report as unfounded, with a reason; the report itself is kept."""
     incident = _principal_incident(incident_id)
     try:
-        close_unfounded(current_user, incident, request.form.get("reason", "")[:2000])
+        close_unfounded(current_user, incident, request.form.get("reason", "")[: MAX_REASON + 1])
     except IncidentError as refused:
         if refused.status == 422:
             return _render_show(incident, FULL, close_errors=refused.errors, status=422)
@@ -369,18 +379,21 @@ def _amend_payload(incident: Incident) -> dict:
 @bp.route("/<int:incident_id>/corregir", methods=["GET", "POST"])
 @roles_required(R.DIRECTOR)
 @on_csrf_expired(handle_expired_form)
+@writes_on_read
 def amend(incident_id: int):
-    """Show a report's form filled in, and save the correction with its reason."""
+    """Show a report's form filled in (audited), and save the correction with its reason."""
     incident = _principal_incident(incident_id)
     if incident.status == "infundado":
         flash(_("El reporte está cerrado como infundado; no se puede corregir."), "error")
         return redirect(url_for(".show", incident_id=incident.id))
     if request.method == "GET":
+        # The form shows the whole report, the children's names included: a read of it.
+        record("incident.view", "incident", incident.id, level=FULL, page="amend")
         return _render_report(
             "incidents/amend.html", as_payload(incident), [incident.school], incident=incident
         )
     payload = _amend_payload(incident)
-    reason = request.form.get("reason", "")[:2000]
+    reason = request.form.get("reason", "")[: MAX_REASON + 1]
     if request.form.get("action") == "add_party":
         rows = forms.posted_party_rows(request.form) + 1
         return _render_report(

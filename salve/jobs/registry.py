@@ -83,6 +83,15 @@ def digest(now: datetime | None = None) -> Counts:
     return _counts(send_digest(now=now or utcnow()), "digests")
 
 
+def anonymise(now: datetime | None = None) -> Counts:
+    """Anonymise what is past its retention period; delete expired notices, sessions, drafts."""
+    from salve.extensions import db
+    from salve.maintenance.retention import run
+
+    # Committed in batches, like raise_alerts: a killed run loses one batch, redone next time.
+    return _counts(run(now or utcnow(), checkpoint=db.session.commit), "anonymised")
+
+
 #: Every job by name, in the order of ``salve.alerts.policy.JOB_NAMES``.
 JOBS: dict[str, Callable[[datetime | None], Counts]] = {
     "rescore": rescore,
@@ -91,6 +100,7 @@ JOBS: dict[str, Callable[[datetime | None], Counts]] = {
     "overdue_steps": overdue_steps,
     "send_mail": send_mail,
     "digest": digest,
+    "anonymise": anonymise,
 }
 
 #: How the command line names each count, in Spanish.
@@ -110,4 +120,12 @@ COUNT_LABELS = {
     "recipients": "destinatarios",
     "queued": "en cola",
     "digests": "resúmenes",
+    "cases_anonymised": "casos anonimizados",
+    "incidents_anonymised": "reportes anonimizados",
+    "students_anonymised": "estudiantes anonimizados",
+    "inbox_deleted": "avisos borrados",
+    "outbox_deleted": "correos borrados",
+    "sessions_deleted": "sesiones borradas",
+    "throttles_deleted": "bloqueos de ingreso borrados",
+    "drafts_deleted": "borradores borrados",
 }

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from flask import current_app
-from flask_babel import force_locale, format_date, ngettext
+from flask_babel import force_locale, format_date, format_datetime, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -110,6 +110,9 @@ def summary(kind: str, payload: dict) -> str:
     if kind == "case_closure":
         return _("Caso %(reference)s: se solicita aprobar el cierre",
                  reference=case_reference(payload.get("case_id")))  # fmt: skip
+    if kind == "break_glass":
+        return _("Acceso excepcional a identidades: centro %(school)s",
+                 school=payload.get("school_code") or "—")  # fmt: skip
     if kind == "digest":
         count = _number(payload.get("count"))
         return ngettext(
@@ -141,6 +144,15 @@ def _body(kind: str, payload: dict) -> list[str]:
             _("Caso %(reference)s, centro %(school)s.",
               reference=case_reference(payload.get("case_id")),
               school=payload.get("school_code") or "—"),
+        ]  # fmt: skip
+    if kind == "break_glass":
+        return [
+            _("Una persona pidió ver los nombres de estudiantes del centro %(school)s, fuera de "
+              "su alcance habitual (romper el vidrio). El acceso se concedió de inmediato y vence "
+              "el %(until)s.",
+              school=payload.get("school_code") or "—", until=_moment(payload.get("due_at"))),
+            "",
+            _("Revise quién lo pidió y su motivo en la lista de accesos excepcionales."),
         ]  # fmt: skip
     if kind == "digest":
         return _digest_body(payload)
@@ -205,6 +217,13 @@ def _level(code) -> str:
 def _day(value) -> str:
     try:
         return format_date(date.fromisoformat(str(value)), "long")
+    except ValueError:
+        return str(value or "—")
+
+
+def _moment(value) -> str:
+    try:
+        return format_datetime(datetime.fromisoformat(str(value)), "short")
     except ValueError:
         return str(value or "—")
 

@@ -81,6 +81,6 @@ def _back_to_list() -> str:
     if request.form.get("estado") == UNREAD:
         params["estado"] = UNREAD
     page = request.form.get("pagina", "")
-    if page.isdigit() and int(page) > 1:
+    if page.isascii() and page.isdigit() and 1 < int(page) < 10**6:  # "²".isdigit() is True
         params["pagina"] = int(page)
     return url_for("notifications.index", **params)

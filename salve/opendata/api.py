@@ -4,9 +4,10 @@ A blueprint nested in the API's (registered in ``salve.api.views``), so that its
 API's JSON errors and the OpenAPI document describes it; the API's authentication lets the whole
 ``api.open`` blueprint through without a token and never reads the session cookie here.
 
-Nothing is rate-limited: every answer is one of the day's 32 tables, already suppressed and
-kept in memory, so a request costs a lookup and its serialisation (the largest table, by all five
-dimensions, is about 42,000 rows). Answers may be cached for an hour by browsers and proxies.
+Every answer is one of the day's 32 tables, already suppressed and kept in memory, so a request
+costs a lookup and its serialisation (the largest table, by all five dimensions, is about 42,000
+rows). Answers may be cached for an hour by browsers and proxies. Each client address is
+rate-limited (``open-data`` in ``salve.config.DEFAULT_RATE_LIMITS``), shared with the page.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, render_template, request
 from flask_babel import gettext as _
 
+from salve import ratelimit
 from salve.i18n import current_language
 from salve.opendata.data import DIMENSIONS
 from salve.opendata.publication import SENSITIVE_CATEGORIES, current_publication
@@ -60,6 +61,7 @@ def _page_number(pages: int) -> int:
 
 
 @bp.get("/")
+@ratelimit.rate_limited("open-data")  # shared with /api/v1/open, per client address
 def index():
     """Show incident counts to anyone, grouped as they choose, small counts suppressed."""
     publication = current_publication()

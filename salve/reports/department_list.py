@@ -132,7 +132,9 @@ def _place(args: Mapping, name: str, allowed: set[int], strict: bool) -> int | N
     value = (args.get(name) or "").strip()
     if not value:
         return None
-    if value.isdigit() and int(value) in allowed:
+    # ASCII digits of an id's length: "²" passes isdigit() but not int(), and 5,000 digits
+    # exceed int()'s limit (both were a 500).
+    if value.isascii() and value.isdigit() and len(value) < 10 and int(value) in allowed:
         return int(value)
     if strict:
         raise ListArgsError(

@@ -13,9 +13,10 @@ from collections.abc import Mapping
 from datetime import datetime
 
 import pandas as pd
-from flask import Response
+from flask import Response, request
 
 from salve.audit.operations import record
+from salve.auth import reauth
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 FORMATS = ("csv", "xlsx")
@@ -83,9 +84,18 @@ def download(
     target_id,
     **audit_fields,
 ) -> Response:
-    """Answer a download of ``frame`` as CSV or XLSX, audited as ``action``."""
+    """Answer a download of ``frame`` as CSV or XLSX, audited as ``action``.
+
+    Exports from the pages carry sensitive figures away from the app, so they need a recent
+    confirmation of the password (SECURITY.md item 7); without one the user is asked for it
+    and brought back to the same download. The API's bearer tokens are credentials issued to
+    one program by an administrator and never come with a browser session: nothing to confirm.
+    """
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}")
+    through_api = (request.blueprint or "").split(".")[0] == "api"
+    if not through_api and not reauth.is_recent():
+        return reauth.challenge()
     table = prepare(frame, headers)
     stamp = datetime.now().strftime("%Y%m%d")
     filename = f"{_UNSAFE_FILENAME.sub('_', name)}_{stamp}.{fmt}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -96,6 +96,8 @@ class Student(TimestampMixin, db.Model):
     section: Mapped[str] = mapped_column(sa.String(10))
     #: False when the student has left the school's roll.
     is_active: Mapped[bool] = mapped_column(default=True)
+    #: When retention replaced names, NIE and birth date (salve.maintenance.retention).
+    anonymised_at: Mapped[datetime | None] = mapped_column()
 
     school: Mapped[School] = relationship()
 

@@ -392,7 +392,9 @@ def rescore_incident(incident: Incident) -> None:
     """Rescore the students and the school ``incident`` touches (an incident-saved hook).
 
     Runs in a savepoint of the report's transaction: a failure here is logged and rolled back,
-    never the report itself; the next national rescoring catches up.
+    never the report itself; the next national rescoring catches up. A lost database connection
+    is not a scoring failure: the report cannot be saved either, so it propagates (a 503 page;
+    the form's idempotency key makes the user's retry safe).
     """
     if not current_app.config.get("RESCORE_ON_SAVE", True):
         return
@@ -401,10 +403,21 @@ def rescore_incident(incident: Incident) -> None:
     started = time.perf_counter()
     try:
         with db.session.begin_nested():
+            # Reports of one school saved at once rescore the same rows (the school's, often the
+            # same students'): one after the other, each reading what the other committed, or
+            # the second insert collides (PostgreSQL; SQLite already writes one at a time).
+            # NO KEY UPDATE: the incidents' foreign keys hold KEY SHARE on the row; no deadlock.
+            db.session.execute(
+                sa.select(School.id)
+                .where(School.id == incident.school_id)
+                .with_for_update(key_share=True)
+            )
             report = rescore_entities(
                 current_catalog(), touched_students(incident), {incident.school_id}
             )
-    except Exception:  # the report must be saved whatever scoring does
+    except Exception as error:  # the report must be saved whatever scoring does
+        if isinstance(error, sa.exc.DBAPIError) and error.connection_invalidated:
+            raise  # the database went away mid-request: nothing of the request can be saved
         logger.exception("Rescoring after incident %s failed", incident.id)
         return
     logger.info(

@@ -14,10 +14,10 @@ from salve.auth import roles as R
 from salve.auth.scope import (
     RISK_ROLES,
     can_view_school_risk,
-    can_view_student_identities,
     can_view_student_risk,
     require,
     roles_required,
+    student_identities,
 )
 from salve.db import utcnow
 from salve.extensions import db
@@ -99,14 +99,22 @@ def student(nie: str):
     days = presenting.evidence_days(rules, "student")
     incidents = incident_queries.incidents_of_student(student.id, utcnow() - timedelta(days=days))
     risk = current_risk("student", student.id, current_language())
-    show_names = can_view_student_identities(current_user, student.school)
+    identities = student_identities(current_user, student.school)
     history, chart = _history("student", student.id, rules)
-    record("student_risk.view", "student", student.id, level=risk.level, channel="web")
+    record(
+        "student_risk.view",
+        "student",
+        student.id,
+        level=risk.level,
+        channel="web",
+        **identities.audit,
+    )
     return render_template(
         "scoring/student.html",
         student=student,
         school=student.school,
-        show_names=show_names,
+        show_names=identities.is_shown,
+        identities=identities,
         risk=risk,
         days=days,
         incidents=presenting.incident_rows(current_user, incidents, student_id=student.id),

@@ -127,6 +127,8 @@ MATRIX: dict[str, Call] = {
     "api.department_schools_risk": Call(
         "GET", lambda w: "/api/v1/departments/06/schools/risk", REGIONAL
     ),
+    # The audit log: system administrators only (tests/api/test_audit_api.py).
+    "api.audit_events": Call("GET", lambda w: "/api/v1/audit", frozenset({R.ADMIN})),
 }
 
 #: endpoint → a URL naming another department's record; no confined role gets data back.

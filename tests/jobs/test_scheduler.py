@@ -111,3 +111,24 @@ def test_a_standby_takes_over_when_the_leader_is_killed_and_its_lease_expires(
     # A run the kill cut short was marked abandoned by the standby's next run of that job.
     assert "running" not in {run.status for run in runs}
     assert_no_overlap([run for run in runs if run.status == "ok"])
+
+
+def test_every_job_folds_a_backlog_never_overlaps_and_tolerates_late_runs(app):
+    """SECURITY.md item 24: coalesce, max_instances=1 and an explicit misfire grace (not 1 s)."""
+    from salve.alerts.policy import policy_in_force
+    from salve.jobs.scheduler import JobScheduler
+
+    scheduler = JobScheduler(app, background=True).scheduler
+    scheduler.start(paused=True)  # jobs get the defaults when the scheduler starts; none runs
+    try:
+        jobs = {job.id: job for job in scheduler.get_jobs()}
+    finally:
+        scheduler.shutdown(wait=False)
+    assert set(JOBS) <= jobs.keys()
+    grace = policy_in_force().misfire_grace_seconds
+    assert grace >= 60
+    for name in JOBS:
+        job = jobs[name]
+        assert job.coalesce is True, name
+        assert job.max_instances == 1, name
+        assert job.misfire_grace_time == grace, name

@@ -97,7 +97,10 @@ def test_xlsx_keeps_numbers_as_numbers_and_formulas_as_text():
 
 
 @pytest.mark.parametrize("fmt", ["csv", "xlsx"])
-def test_download_answers_an_attachment_and_audits_it(app, fmt):
+def test_download_answers_an_attachment_and_audits_it(app, fmt, monkeypatch):
+    from salve.auth import reauth
+
+    monkeypatch.setattr(reauth, "is_recent", lambda: True)  # confirmed a minute ago
     with app.test_request_context():
         response = download(
             frame(["Escuela"]),
@@ -119,6 +122,19 @@ def test_download_answers_an_attachment_and_audits_it(app, fmt):
     event = db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "prueba.export"))
     assert (event.object_type, event.object_id) == ("department", "06")
     assert event.detail == {"format": fmt, "rows": 1, "channel": "web"}
+
+
+def test_a_download_without_a_recent_confirmation_asks_for_one_and_writes_nothing(app):
+    with app.test_request_context("/reportes/x?formato=csv"):
+        response = download(
+            frame(["Escuela"]), HEADERS, "csv", "x", action="prueba.export",
+            target_type="department", target_id="06",
+        )  # fmt: skip
+    assert response.status_code == 302
+    assert response.location.startswith("/reautenticar?next=/reportes/x?formato%3Dcsv")
+    assert (
+        db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "prueba.export")) is None
+    )
 
 
 def test_download_refuses_an_unknown_format(app):

@@ -310,7 +310,7 @@ def test_the_rule_table_downloads_as_csv_and_xlsx_audited(rule_world, login_as):
         and r["Departamento"] == "Total nacional"
     )  # fmt: skip
     assert total["Alertas generadas en el período"] == "7"
-    assert total["Falsos positivos (% de las cerradas)"] == "33.3"
+    assert total["Falsos positivos (porcentaje de las cerradas)"] == "33.3"
     assert total["Mediana para reconocer (horas)"] == "5.0"
     assert total["Período (días)"] == "365"
     assert rows[-1]["Regla"] == "Todas las reglas"

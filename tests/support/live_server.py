@@ -84,6 +84,10 @@ class LiveServer:
     port: int = 0
     accounts: dict[str, str] = field(default_factory=dict)
     password: str = ""
+    #: username → TOTP secret, learnt when a browser test enrols the account's authenticator.
+    totp_secrets: dict[str, str] = field(default_factory=dict)
+    #: username → the last 30-second step whose code was used (a code is accepted once).
+    totp_steps: dict[str, int] = field(default_factory=dict)
     process: subprocess.Popen | None = None
     _env: dict[str, str] = field(default_factory=dict, repr=False)
 

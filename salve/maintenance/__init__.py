@@ -1,0 +1,1 @@
+"""Maintenance: backups and restores, retention periods, legal holds and anonymisation."""
