@@ -98,6 +98,13 @@ def _security_headers(response: Response) -> Response:
 
 
 def _error_page(status: int) -> Response:
+    """Return the plain error page, or the API's JSON error under /api/ (never a traceback)."""
+    if request.path.startswith("/api/"):
+        from werkzeug.exceptions import default_exceptions
+
+        from salve.api.errors import http_error_response
+
+        return http_error_response(default_exceptions[status]())
     response = current_app.make_response(
         (render_template("errors/error.html", status=status), status)
     )

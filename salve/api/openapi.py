@@ -507,6 +507,10 @@ RESPONSES = {
         "address (120 a minute). Refused requests are not counted.",
         **{"Retry-After": "Seconds to wait before the next request is allowed."},
     ),
+    "Unavailable": _error(
+        "The database cannot be reached right now; nothing was saved. Retry later (a report "
+        "with the same idempotency key is stored once)."
+    ),
 }
 
 PARAMETERS = {
@@ -1143,6 +1147,7 @@ for _path, _item in PATHS.items():
     for _operation in _item.values():
         if _operation["operationId"] != "openapi":
             _operation["responses"]["429"] = _resp("TooManyRequests")
+        _operation["responses"]["503"] = _resp("Unavailable")  # every route reads the database
 
 
 DOCUMENT = {

@@ -133,3 +133,30 @@ def test_a_reference_from_older_rules_is_not_used(world, rules_version):
     payload = report_payload(world, types=["ARM_AMENAZA"])
     incidents.file_incident(_user("docente_a"), payload, current_catalog())
     assert _score("school", _school_id(world.school_a)) is None
+
+
+def _connection_lost(*args, **kwargs):
+    raise sa.exc.OperationalError(
+        "SELECT 1", {}, Exception("server closed the connection"), connection_invalidated=True
+    )
+
+
+def test_a_lost_database_connection_is_not_taken_for_a_scoring_failure(world, monkeypatch):
+    """The database went away mid-save: the report cannot be kept, so the error goes up (→ 503)."""
+    monkeypatch.setattr(scoring, "rescore_entities", _connection_lost)
+    with pytest.raises(sa.exc.OperationalError):
+        incidents.file_incident(_user("docente_a"), report_payload(world), current_catalog())
+
+
+def test_a_report_sent_while_the_database_goes_away_gets_the_503_answer(
+    app, client, world, monkeypatch
+):
+    from tests.api.conftest import Api, report
+
+    api = Api(app, client)
+    monkeypatch.setattr(scoring, "rescore_entities", _connection_lost)
+    before = db.session.scalar(sa.select(sa.func.count()).select_from(Incident))
+    response = api.as_user("docente_a").post("/api/v1/incidents", json=report(world))
+    assert response.status_code == 503
+    assert "Traceback" not in response.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Incident)) == before
