@@ -211,8 +211,11 @@ class LogGuard:
                 self.register(NARRATIVE, target.data.get("narrative"))
 
         def user(_mapper, _connection, target):
-            if target.display_name != target.username:  # else it is the account's name
-                self.register(PERSON_NAME, target.display_name)
+            # A person's name has words for given and family names; a one-word display name
+            # ("nacional", an account's label) would match innocent paths like /reportes/nacional.
+            name = (target.display_name or "").strip()
+            if name != target.username and len(name.split()) >= 2:
+                self.register(PERSON_NAME, name)
             self.register(EMAIL, target.email)
             self.register(TOTP_SECRET, getattr(target, "totp_secret", None))
 
