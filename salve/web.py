@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
-from salve.audit.operations import record_now
+from salve.audit.operations import record_now, replay_reads
 from salve.auth.sessions import flush_session_bookkeeping
 from salve.db import set_write_intent
 from salve.extensions import db
@@ -64,6 +64,8 @@ def _commit_boundary(response: Response) -> Response:
             db.session.commit()
         else:
             db.session.rollback()
+            if replay_reads(response.status_code):  # a refused form showing a child's record
+                db.session.commit()
         flush_session_bookkeeping()
     except SQLAlchemyError as error:
         db.session.rollback()
@@ -112,6 +114,7 @@ def _error_page(status: int) -> Response:
 
 
 def _handle_http_error(error: HTTPException):
+    g.pop("audit_reads", None)  # an error page shows no record
     if error.code == 403:
         record_now(
             "access.refused", "path", request.path[:64], outcome="refused", method=request.method
@@ -146,12 +149,14 @@ def _handle_csrf_error(error: CSRFError):
 
 
 def _handle_database_down(error: OperationalError):
+    g.pop("audit_reads", None)
     db.session.rollback()
     log.error("database unavailable: %s", type(error.orig).__name__ if error.orig else "unknown")
     return _error_page(503)
 
 
 def _handle_unexpected(error: Exception):
+    g.pop("audit_reads", None)
     db.session.rollback()
     log.exception("unhandled error on %s %s", request.method, request.endpoint)
     return _error_page(500)

@@ -13,7 +13,7 @@ from salve.alerts.models import Alert, AlertEvent
 from salve.alerts.operations import OVERDUE_STEP_RULE, STATUS_LABELS
 from salve.alerts.policy import AlertPolicy
 from salve.auth.models import User
-from salve.auth.scope import FULL
+from salve.auth.scope import listed_alert_names_student
 from salve.catalog.entries import Catalog
 from salve.i18n import current_language, local_date
 from salve.incidents import presenting as incident_words
@@ -121,7 +121,7 @@ def entity_of(alert: Alert, access: str | None, students: dict[int, Student]) ->
     if alert.entity_type != "student":
         return Entity("school")
     student = students.get(alert.entity_id)
-    if student is None or access != FULL:
+    if student is None or not listed_alert_names_student(alert, access):
         return Entity("student")
     return Entity("student", student.nie, f"{student.given_names} {student.family_names}")
 

@@ -29,17 +29,18 @@ from salve.alerts.operations import (
     transition,
 )
 from salve.alerts.policy import PolicyError, policy_in_force
-from salve.audit.operations import record
+from salve.audit.operations import record, record_read
 from salve.auth import roles as R
 from salve.auth.models import User
 from salve.auth.scope import (
     FULL,
     Identities,
     alert_access,
+    alert_identities,
     can_view_case,
+    listed_alert_names_student,
     require,
     roles_required,
-    student_identities,
 )
 from salve.cases.models import Case
 from salve.cases.operations import CaseError, open_case
@@ -137,8 +138,13 @@ def index():
                 is_overdue=queries.is_overdue(alert, now),
             )
         )
-    # The list names children for the handler: a read of their records, audited.
-    record("alert.list", "alert", "", shown=len(rows))
+    # The list names children for the handler: a read of their records, audited naming them.
+    named = [
+        row.alert.entity_id
+        for row in rows
+        if listed_alert_names_student(row.alert, alert_access(current_user, row.alert))
+    ]
+    record("alert.list", "alert", "", shown=len(rows), students=named)
     return render_template(
         "alerts/index.html",
         page=page,
@@ -182,9 +188,14 @@ def available_actions(alert: Alert) -> list[str]:
 
 def _identities(alert: Alert, access: str) -> Identities:
     """Whether the page names the alert's student: in full, or under a break-the-glass grant."""
-    if alert.entity_type != "student":
-        return Identities(access == FULL)
-    return student_identities(current_user, alert.school, in_scope=access == FULL)
+    return alert_identities(current_user, alert, access)
+
+
+def named_students(alert: Alert, identities: Identities) -> dict:
+    """Return what an alert's audit event adds about the child it names, if it names one."""
+    if alert.entity_type != "student" or not identities.is_shown:
+        return {}
+    return {"students": [alert.entity_id]}
 
 
 def _render_show(
@@ -200,6 +211,15 @@ def _render_show(
     catalog = current_catalog()
     full = access == FULL
     identities = _identities(alert, access)
+    # Every page showing the alert is a read of it, a refused form's too (salve.web replays it).
+    record_read(
+        "alert.view",
+        "alert",
+        alert.id,
+        level=access,
+        **identities.audit,
+        **named_students(alert, identities),
+    )
     now = utcnow()
     incidents = queries.evidence_incidents(alert)
     students = queries.students_by_id([alert.entity_id]) if alert.entity_type == "student" else {}
@@ -253,7 +273,6 @@ def show(alert_id: int):
     """Show an alert: why it was raised, the incidents behind it, its timeline; audited."""
     alert, access = queries.find_alert(current_user, alert_id)
     require(alert is not None)
-    record("alert.view", "alert", alert.id, level=access, **_identities(alert, access).audit)
     return _render_show(alert, access)
 
 

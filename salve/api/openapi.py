@@ -14,6 +14,7 @@ from salve.alerts.models import LEVELS as ALERT_LEVELS
 from salve.alerts.models import STATUSES as ALERT_STATUSES
 from salve.api.alerts import MAX_NOTE as MAX_ALERT_NOTE
 from salve.api.alerts import MAX_REASON, MAX_REVIEW_AT, OPEN_FILTER
+from salve.incidents.disclosure import fields_for
 from salve.incidents.models import CHANNELS, PARTY_KINDS, PARTY_ROLES, STATUSES
 from salve.incidents.validation import (
     MAX_DESCRIPTION,
@@ -200,19 +201,27 @@ SCHEMAS = {
             },
         },
     },
-    "PartySummary": _obj(
-        {
-            "role": {"type": "string", "enum": list(PARTY_ROLES)},
-            "kind": {"type": "string", "enum": list(PARTY_KINDS)},
-        }
-    ),
     "Party": _obj(
         {
             "role": {"type": "string", "enum": list(PARTY_ROLES)},
             "kind": {"type": "string", "enum": list(PARTY_KINDS)},
             "nie": {**NULLABLE_STRING, "description": "The student's NIE; null for others."},
+            "given_names": {**NULLABLE_STRING, "description": "The student's; null for others."},
+            "family_names": {**NULLABLE_STRING, "description": "The student's; null for others."},
             "description": STRING,
         }
+    ),
+    "NamedStudent": _obj(
+        {
+            "nie": STRING,
+            "given_names": STRING,
+            "family_names": STRING,
+            "grade": STRING,
+            "section": STRING,
+        },
+        description="Who a child is: only in answers to whoever may see it (the school's "
+        "staff, whoever handles the child's alert or case, or a live break-the-glass grant); "
+        "every such answer is audited naming the child.",
     ),
     "IncidentType": _obj({"code": STRING, "tier": {"type": "string", "enum": ["I", "II", "III"]}}),
     "Amendment": _obj(
@@ -227,20 +236,14 @@ SCHEMAS = {
     ),
 }
 
-_INCIDENT_COMMON = {
-    "id": {"type": "integer"},
-    "access": {
-        "type": "string",
-        "enum": ["full", "summary"],
-        "description": "`full`: the principal, or the reporter. `summary`: other staff of "
-        "the school and the department's case handlers; no identities, no narrative.",
-    },
+_INCIDENT_FIELD_SCHEMAS = {
     "school": STRING,
     "status": {"type": "string", "enum": list(STATUSES)},
     "channel": {"type": "string", "enum": list(CHANNELS)},
     "catalog_version": STRING,
     "occurred_at": DATE_TIME,
     "reported_at": DATE_TIME,
+    "reporter": {**NULLABLE_STRING, "description": "Username of whoever filed it."},
     "location": STRING,
     "types": {"type": "array", "items": _ref("IncidentType")},
     "relationship": STRING,
@@ -250,34 +253,44 @@ _INCIDENT_COMMON = {
     "names_staff_aggressor": {"type": "boolean"},
     "validated_at": NULLABLE_DATE_TIME,
     "closed_at": NULLABLE_DATE_TIME,
-}
-_INCIDENT_FULL_ONLY = {
     "idempotency_key": STRING,
     "narrative": STRING,
     "measures_note": STRING,
     "closed_reason": NULLABLE_STRING,
     "amendments": {"type": "array", "items": _ref("Amendment")},
+    "parties": {"type": "array", "items": _ref("Party")},
+    "students": {
+        "type": ["array", "null"],
+        "items": _ref("InvolvedStudent"),
+        "description": "The children involved, by name: only under the caller's live "
+        "break-the-glass grant on the school; null otherwise.",
+    },
 }
+SCHEMAS["InvolvedStudent"] = _obj(
+    {"role": {"type": "string", "enum": list(PARTY_ROLES)}, **SCHEMAS["NamedStudent"]["properties"]}
+)
+
+
+def _incident_variant(access: str, title: str) -> dict:
+    """One level of a report, with exactly the fields ``salve.incidents.disclosure`` gives it."""
+    return _obj(
+        {
+            "id": {"type": "integer"},
+            "access": {"const": access},
+            **{field: _INCIDENT_FIELD_SCHEMAS[field] for field in fields_for(access)},
+        },
+        title=title,
+    )
+
+
 SCHEMAS["Incident"] = {
-    "description": "A report, as much of it as the caller may see (`access`).",
+    "description": "A report, as much of it as the caller may see (`access`): `full` for the "
+    "principal and the reporter; `summary` for other staff of the school and the department's "
+    "case handlers: where, when, what kind and its status, never who, why or how often. The "
+    "page of the report shows the same fields.",
     "oneOf": [
-        _obj(
-            {
-                **_INCIDENT_COMMON,
-                "access": {"const": "full"},
-                "parties": {"type": "array", "items": _ref("Party")},
-                **_INCIDENT_FULL_ONLY,
-            },
-            title="IncidentFull",
-        ),
-        _obj(
-            {
-                **_INCIDENT_COMMON,
-                "access": {"const": "summary"},
-                "parties": {"type": "array", "items": _ref("PartySummary")},
-            },
-            title="IncidentSummary",
-        ),
+        _incident_variant("full", "IncidentFull"),
+        _incident_variant("summary", "IncidentSummary"),
     ],
 }
 
@@ -321,8 +334,13 @@ SCHEMAS["StudentRisk"] = _obj(
         "entity_type": {"const": "student"},
         "nie": STRING,
         **_RISK_COMMON,
+        "student": {
+            "anyOf": [_ref("NamedStudent"), {"type": "null"}],
+            "description": "Who the child is, for the school's staff, whoever handles the "
+            "child's alert or case, or under a live grant; null otherwise.",
+        },
     },
-    description="A student's risk score: a prompt for review, never a verdict. No name.",
+    description="A student's risk score: a prompt for review, never a verdict.",
 )
 SCHEMAS["SchoolRisk"] = _obj(
     {
@@ -350,8 +368,12 @@ _ALERT_ITEM = {
     "entity_type": {"type": "string", "enum": list(ALERT_ENTITY_TYPES)},
     "entity_ref": {
         **NULLABLE_STRING,
-        "description": "The student's NIE or the school's code; null for a student in "
-        "summary. Never a name.",
+        "description": "The student's NIE or the school's code; null for a student in summary.",
+    },
+    "student": {
+        "anyOf": [_ref("NamedStudent"), {"type": "null"}],
+        "description": "Who the child is, for the assigned case handler and the department's "
+        "supervisors (and, on one alert, under a live grant); null otherwise.",
     },
     "school": {
         "type": "string",

@@ -7,6 +7,7 @@ from datetime import datetime
 from salve.alerts.models import Alert
 from salve.auth.scope import FULL
 from salve.catalog.entries import Catalog, Entry, Label
+from salve.incidents.disclosure import fields_for
 from salve.incidents.models import Incident
 from salve.schools.models import School, Student
 from salve.scoring.queries import Contribution, Risk
@@ -83,70 +84,102 @@ def student_json(student: Student) -> dict:
     }
 
 
-def incident_json(incident: Incident, access: str) -> dict:
-    """Return ``incident`` as ``access`` allows: FULL in full, SUMMARY without identities.
-
-    A summary leaves out who the parties are (NIE, description), the narrative, the note on
-    measures and the amendments: what a teacher of the school or a case handler of the
-    department may see of a report that is not theirs.
-    """
-    data = {
-        "id": incident.id,
-        "access": access,
-        "school": incident.school.code,
-        "status": incident.status,
-        "channel": incident.channel,
-        "catalog_version": incident.catalog_version,
-        "occurred_at": _time(incident.occurred_at),
-        "reported_at": _time(incident.reported_at),
-        "location": incident.location,
-        "types": [{"code": t.type_code, "tier": t.tier} for t in incident.types],
-        "relationship": incident.relationship_code,
-        "repetition": incident.repetition,
-        "motivations": list(incident.motivations or []),
-        "measures": list(incident.measures or []),
-        "names_staff_aggressor": incident.names_staff_aggressor,
-        "validated_at": _time(incident.validated_at),
-        "closed_at": _time(incident.closed_at),
+def named_student_json(student: Student) -> dict:
+    """Return who a child is, for an answer that may name them (``salve.auth.scope``)."""
+    return {
+        "nie": student.nie,
+        "given_names": student.given_names,
+        "family_names": student.family_names,
+        "grade": student.grade,
+        "section": student.section,
     }
-    if access != FULL:
-        data["parties"] = [{"role": p.role, "kind": p.kind} for p in incident.parties]
-        return data
-    data["parties"] = [
+
+
+def _parties(incident: Incident) -> list[dict]:
+    return [
         {
             "role": p.role,
             "kind": p.kind,
             "nie": p.student.nie if p.student else None,
+            "given_names": p.student.given_names if p.student else None,
+            "family_names": p.student.family_names if p.student else None,
             "description": p.description,
         }
         for p in incident.parties
     ]
-    data.update(
-        idempotency_key=incident.idempotency_key,
-        narrative=incident.narrative,
-        measures_note=incident.measures_note,
-        closed_reason=incident.closed_reason,
-        amendments=[
-            {
-                "id": a.id,
-                "action": a.action,
-                "created_at": _time(a.created_at),
-                "author_id": a.author_id,
-                "reason": a.reason,
-                "fields": sorted(a.changes or {}),
-            }
-            for a in incident.amendments
-        ],
-    )
+
+
+def _amendments(incident: Incident) -> list[dict]:
+    return [
+        {
+            "id": a.id,
+            "action": a.action,
+            "created_at": _time(a.created_at),
+            "author_id": a.author_id,
+            "reason": a.reason,
+            "fields": sorted(a.changes or {}),
+        }
+        for a in incident.amendments
+    ]
+
+
+#: Each field of ``salve.incidents.disclosure``, as the API writes it.
+_INCIDENT_FIELDS = {
+    "school": lambda i: i.school.code,
+    "occurred_at": lambda i: _time(i.occurred_at),
+    "location": lambda i: i.location,
+    "types": lambda i: [{"code": t.type_code, "tier": t.tier} for t in i.types],
+    "status": lambda i: i.status,
+    "validated_at": lambda i: _time(i.validated_at),
+    "closed_at": lambda i: _time(i.closed_at),
+    "reported_at": lambda i: _time(i.reported_at),
+    "reporter": lambda i: i.reporter.username if i.reporter else None,
+    "relationship": lambda i: i.relationship_code,
+    "repetition": lambda i: i.repetition,
+    "motivations": lambda i: list(i.motivations or []),
+    "measures": lambda i: list(i.measures or []),
+    "measures_note": lambda i: i.measures_note,
+    "names_staff_aggressor": lambda i: i.names_staff_aggressor,
+    "parties": _parties,
+    "narrative": lambda i: i.narrative,
+    "closed_reason": lambda i: i.closed_reason,
+    "amendments": _amendments,
+    "channel": lambda i: i.channel,
+    "catalog_version": lambda i: i.catalog_version,
+    "idempotency_key": lambda i: i.idempotency_key,
+}
+
+
+def incident_json(incident: Incident, access: str, *, names_students: bool = False) -> dict:
+    """Return ``incident`` as ``access`` allows, field by field (``salve.incidents.disclosure``).
+
+    A summary names the children involved (``students``) only when ``names_students``: under
+    a break-the-glass grant, as the page does (``salve.auth.scope.incident_identities``).
+    """
+    data = {"id": incident.id, "access": access}
+    for field in fields_for(access):
+        if field == "students":
+            data[field] = (
+                [
+                    {"role": p.role, **named_student_json(p.student)}
+                    for p in incident.parties
+                    if p.student
+                ]
+                if names_students
+                else None
+            )
+        else:
+            data[field] = _INCIDENT_FIELDS[field](incident)
     return data
 
 
-def risk_json(risk: Risk, key: str, value: str) -> dict:
+def risk_json(risk: Risk, key: str, value: str, *, student: Student | None = None) -> dict:
     """Return a risk score with each rule's part explained, under ``key`` (``nie`` or ``code``).
 
-    Never a name: the score of a child reaches case handlers who see the NIE only.
+    A student's score names the child (``student``) only to whoever may see who it is (the
+    school's staff, whoever handles the child's alert or case, a live grant); else null.
     """
-    return {
+    data = {
         "entity_type": risk.entity_type,
         key: value,
         "score": risk.score,
@@ -155,6 +188,9 @@ def risk_json(risk: Risk, key: str, value: str) -> dict:
         "computed_at": _time(risk.computed_at),
         "contributions": [contribution_json(c) for c in risk.contributions],
     }
+    if key == "nie":
+        data["student"] = named_student_json(student) if student is not None else None
+    return data
 
 
 def contribution_json(contribution: Contribution) -> dict:
@@ -168,13 +204,21 @@ def contribution_json(contribution: Contribution) -> dict:
     }
 
 
-def alert_json(alert: Alert, access: str, entity_ref: str | None, overdue: bool) -> dict:
+def alert_json(
+    alert: Alert,
+    access: str,
+    entity_ref: str | None,
+    overdue: bool,
+    student: Student | None = None,
+) -> dict:
     """Return an alert as listed: what it is about, how serious, where it stands, whose it is.
 
     ``entity_ref`` is the student's NIE or the school's code; None for a student when the
     caller sees the alert in summary (national analysts see schools, not children).
+    ``student`` is the child it names, when the caller may see who (``salve.auth.scope``).
     """
     return {
+        "student": named_student_json(student) if student is not None else None,
         "id": alert.id,
         "access": access,
         "rule": alert.rule_id,
@@ -196,13 +240,14 @@ def alert_detail_json(
     entity_ref: str | None,
     overdue: bool,
     explanation: tuple[Contribution, ...],
+    student: Student | None = None,
 ) -> dict:
     """Return an alert with why it was raised, its evidence and its timeline.
 
     In summary the people's notes are left out (``note`` is null): they may name a child.
     """
     return {
-        **alert_json(alert, access, entity_ref, overdue),
+        **alert_json(alert, access, entity_ref, overdue, student),
         "escalation": alert.escalation,
         "acknowledged_at": _time(alert.acknowledged_at),
         "review_at": _time(alert.review_at),

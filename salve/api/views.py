@@ -19,7 +19,7 @@ from sqlalchemy import orm
 
 from salve import ratelimit
 from salve.alerts.operations import AlertError, transition
-from salve.alerts.queries import find_alert, inbox, is_overdue
+from salve.alerts.queries import find_alert, inbox, is_overdue, students_by_id
 from salve.api.alerts import (
     ALERT_ROLES,
     MAX_TRANSITION_BYTES,
@@ -47,10 +47,14 @@ from salve.auth.scope import (
     STUDENT_RISK_ROLES,
     SUMMARY,
     alert_access,
+    alert_identities,
     can_list_students,
     can_view_school_risk,
     can_view_student_risk,
+    child_identities,
     incident_access,
+    incident_identities,
+    listed_alert_names_student,
     require,
     visible_schools,
 )
@@ -175,7 +179,12 @@ def school_students(code: str):
     school = db.session.scalar(visible_schools(user).where(School.code == code[:20]))
     require(school is not None)
     if not can_list_students(user, school):
-        raise_forbidden(_("Solo el personal de la escuela y los gestores de casos ven su nómina."))
+        raise_forbidden(
+            _(
+                "Solo el personal de la escuela ve su nómina. Los gestores de casos buscan a un "
+                "estudiante por su NIE en /students/<nie>/risk."
+            )
+        )
     page_number, per_page = _paging()
     query = sa.select(Student).where(Student.school_id == school.id, Student.is_active)
     search = _search()
@@ -192,7 +201,15 @@ def school_students(code: str):
         Student.grade, Student.section, Student.family_names, Student.given_names, Student.id
     )
     page = paginate(query, page_number, per_page)
-    record("student_roll.view", "school", school.code, shown=len(page.items), searched=bool(search))
+    record(
+        "student_roll.view",
+        "school",
+        school.code,
+        shown=len(page.items),
+        searched=bool(search),
+        students=[student.id for student in page.items],
+        channel="api",
+    )
     return _page_json(page, [student_json(student) for student in page.items])
 
 
@@ -228,8 +245,17 @@ def student_risk(nie: str):
     )
     require(student is not None and can_view_student_risk(user, student.school))
     risk = current_risk("student", student.id, current_language())
-    record("student_risk.view", "student", student.id, level=risk.level, channel="api")
-    return risk_json(risk, "nie", student.nie)
+    identities = child_identities(user, student)
+    record(
+        "student_risk.view",
+        "student",
+        student.id,
+        level=risk.level,
+        channel="api",
+        **identities.audit,
+        **({"students": [student.id]} if identities.is_shown else {}),
+    )
+    return risk_json(risk, "nie", student.nie, student=student if identities.is_shown else None)
 
 
 def raise_forbidden(message: str) -> None:
@@ -316,8 +342,17 @@ def get_incident(incident_id: int):
     user = _user()
     incident, access = find_incident(user, incident_id) if incident_id <= MAX_ID else (None, None)
     require(incident is not None)
-    record("incident.view", "incident", incident.id, level=access, channel="api")
-    return incident_json(incident, access)
+    identities = incident_identities(user, incident, access)
+    record(
+        "incident.view",
+        "incident",
+        incident.id,
+        level=access,
+        channel="api",
+        **identities.audit,
+        **_named_students(incident, identities),
+    )
+    return incident_json(incident, access, names_students=identities.is_shown)
 
 
 @bp.get("/incidents")
@@ -345,15 +380,25 @@ def list_incidents():
                 orm.selectinload(Incident.amendments),
             )
         ).all()
-    items, full = [], []
+    items, full, named = [], [], set()
     for incident in page.items:
         access = incident_access(user, incident)
         if access is None:  # incident_clause and incident_access agree; never show more
             continue
         if access == FULL:
             full.append(incident.id)
+            named.update(p.student_id for p in incident.parties if p.student_id)
+        # Lists never apply grants (a grant shows names on one record's answer, as on the web).
         items.append(incident_json(incident, access))
-    record("incident.list", "school", school, shown=len(items), full=full, status=status)
+    record(
+        "incident.list",
+        "school",
+        school,
+        shown=len(items),
+        full=full,
+        status=status,
+        students=sorted(named),
+    )
     return _page_json(page, items)
 
 
@@ -368,10 +413,19 @@ def _require_alert_role(user) -> None:
         )
 
 
-def _alert_detail(alert, access: str) -> dict:
-    refs = entity_refs([alert], lambda _alert: access == FULL)
+def _named_students(incident, identities) -> dict:
+    """Return what a report's audit event adds about the children the answer names."""
+    if not identities.is_shown:
+        return {}
+    return {"students": sorted({p.student_id for p in incident.parties if p.student_id})}
+
+
+def _alert_detail(alert, access: str, identities) -> dict:
+    shown = identities.is_shown and alert.entity_type == "student"
+    refs = entity_refs([alert], lambda _alert: shown)
+    student = students_by_id([alert.entity_id]).get(alert.entity_id) if shown else None
     return alert_detail_json(
-        alert, access, refs[alert.id], is_overdue(alert, utcnow()), explained(alert)
+        alert, access, refs[alert.id], is_overdue(alert, utcnow()), explained(alert), student
     )
 
 
@@ -388,9 +442,17 @@ def list_alerts():
     # alert_clause and alert_access agree; an alert without access is never shown.
     access = {alert.id: alert_access(user, alert) for alert in page.items}
     shown = [alert for alert in page.items if access[alert.id] is not None]
+    named = [alert for alert in shown if listed_alert_names_student(alert, access[alert.id])]
     refs = entity_refs(shown, lambda alert: access[alert.id] == FULL)
+    students = students_by_id(alert.entity_id for alert in named)
     items = [
-        alert_json(alert, access[alert.id], refs[alert.id], is_overdue(alert, now))
+        alert_json(
+            alert,
+            access[alert.id],
+            refs[alert.id],
+            is_overdue(alert, now),
+            students.get(alert.entity_id) if alert in named else None,
+        )
         for alert in shown
     ]
     record(
@@ -401,6 +463,7 @@ def list_alerts():
         summary=[alert.id for alert in shown if access[alert.id] == SUMMARY],
         status=request.args.get("status", "").strip()[:30],
         channel="api",
+        students=sorted({alert.entity_id for alert in named}),
     )
     return _page_json(page, items)
 
@@ -413,8 +476,21 @@ def get_alert(alert_id: int):
     _require_alert_role(user)
     alert, access = find_alert(user, alert_id) if alert_id <= MAX_ID else (None, None)
     require(alert is not None)
-    record("alert.view", "alert", alert.id, level=access, channel="api")
-    return _alert_detail(alert, access)
+    identities = alert_identities(user, alert, access)
+    record(
+        "alert.view",
+        "alert",
+        alert.id,
+        level=access,
+        channel="api",
+        **identities.audit,
+        **(
+            {"students": [alert.entity_id]}
+            if identities.is_shown and alert.entity_type == "student"
+            else {}
+        ),
+    )
+    return _alert_detail(alert, access, identities)
 
 
 @bp.post("/alerts/<int:alert_id>/transitions")
@@ -439,7 +515,8 @@ def transition_alert(alert_id: int):
         return error_response(error.status, [(error.field or None, str(error.message))])
     db.session.flush()
     location = url_for("api.get_alert", alert_id=alert.id)
-    return _alert_detail(alert, access), 201, {"Location": location}
+    identities = alert_identities(user, alert, access)
+    return _alert_detail(alert, access, identities), 201, {"Location": location}
 
 
 # Routes kept in their own modules, registered on this blueprint when imported.

@@ -98,19 +98,12 @@ def can_view_student_identities(user, school: School) -> bool:
 
 
 def can_list_students(user, school: School) -> bool:
-    """Tell whether ``user`` may list ``school``'s roll through the API.
+    """Tell whether ``user`` may list ``school``'s roll by name, on the web or through the API.
 
-    The school's own staff (docente, director) and the case handlers of its department
-    (gestor, supervisor), who must find a child by NIE when a report reaches them by phone.
+    The school's own staff (docente, director) only, the same on both: a case handler finds a
+    child by NIE on the risk page or its API, which names the child only to whoever handles it.
     """
-    if not getattr(user, "is_authenticated", False):
-        return False
-    if can_view_student_identities(user, school):
-        return True
-    return any(
-        a.role in (R.GESTOR, R.SUPERVISOR) and a.department_id == school.department_id
-        for a in user.role_assignments
-    )
+    return getattr(user, "is_authenticated", False) and can_view_student_identities(user, school)
 
 
 #: Roles that see risk scores: never teachers (a score is a prompt for review, and a label on a
@@ -402,3 +395,83 @@ def student_identities(user, school: School, *, in_scope: bool | None = None) ->
     if grant is not None:
         return Identities(True, grant=grant)
     return Identities(False, may_ask=may_break_glass(user, school))
+
+
+# --- A child's identity, the same on every page and in the API ----------------------------------
+#
+# Who sees a child's name: the school's own staff; whoever handles an alert or a case about the
+# child (its assigned case handler, the department's supervisors); anyone else only through a
+# live break-the-glass grant, on a page or an API answer they may already open. The web pages
+# and the JSON API both ask the functions below, so a name never reaches one channel and not the
+# other (tests/test_identity_parity.py walks both).
+
+
+def handled_student_ids(user, student_ids) -> frozenset[int]:
+    """Return those of ``student_ids`` about whom ``user`` handles an alert or a case.
+
+    The alert's assigned case handler (a gestor) or the case's handler, and the supervisors of
+    the department the alert or case belongs to; open or closed, as the alert's page shows it.
+    """
+    from salve.alerts.models import Alert
+    from salve.cases.models import Case
+    from salve.extensions import db
+
+    wanted = frozenset(student_ids)
+    if not wanted or not getattr(user, "is_authenticated", False):
+        return frozenset()
+    is_gestor = user.has_role(R.GESTOR)
+    departments = _department_ids_for(user, R.SUPERVISOR)
+    if not is_gestor and not departments:
+        return frozenset()
+
+    def mine(model, person):
+        clauses = [person == user.id] if is_gestor else []
+        if departments:
+            clauses.append(model.department_id.in_(departments))
+        return sa.or_(*clauses)
+
+    found = set()
+    for model, person in ((Alert, Alert.assignee_id), (Case, Case.handler_id)):
+        found.update(
+            db.session.scalars(
+                sa.select(model.entity_id).where(
+                    model.entity_type == "student",
+                    model.entity_id.in_(wanted - found),
+                    mine(model, person),
+                )
+            )
+        )
+        if found == wanted:
+            break
+    return frozenset(found)
+
+
+def child_identities(user, student) -> Identities:
+    """Decide whether an answer about one child (its risk page or API) names ``student``."""
+    school = student.school
+    in_scope = can_view_student_identities(user, school) or bool(
+        handled_student_ids(user, [student.id])
+    )
+    return student_identities(user, school, in_scope=in_scope)
+
+
+def incident_identities(user, incident, access: str | None) -> Identities:
+    """Decide whether a report's students are named: in full, or in a summary under a grant."""
+    if access == FULL or not any(p.student_id for p in incident.parties):
+        return Identities(access == FULL)
+    return student_identities(user, incident.school, in_scope=False)
+
+
+def alert_identities(user, alert, access: str | None) -> Identities:
+    """Decide whether an alert's page names its student: in full, or in summary under a grant."""
+    if alert.entity_type != "student":
+        return Identities(access == FULL)
+    return student_identities(user, alert.school, in_scope=access == FULL)
+
+
+def listed_alert_names_student(alert, access: str | None) -> bool:
+    """Tell whether a list of alerts (inbox, API list) names an alert's student: in full only.
+
+    Lists never apply grants: a grant is asked for one school, and shows on that school's pages.
+    """
+    return alert.entity_type == "student" and access == FULL

@@ -13,7 +13,7 @@ from salve.alerts.policy import PolicyError, policy_in_force
 from salve.alerts.presenting import alert_ref, user_name
 from salve.alerts.presenting import status_label as alert_status_label
 from salve.alerts.queries import students_by_id
-from salve.audit.operations import record
+from salve.audit.operations import record, record_read
 from salve.auth import roles as R
 from salve.auth.models import User
 from salve.auth.scope import alert_access, require, roles_required
@@ -68,7 +68,8 @@ def index():
         per_page=current_app.config["PAGE_SIZE"],
     )
     # The list names children for their handler: a read of their records, audited.
-    record("case.list", "case", "", shown=len(page.items))
+    named = [case.entity_id for case in page.items if case.entity_type == "student"]
+    record("case.list", "case", "", shown=len(page.items), students=named)
     return render_template(
         "cases/index.html",
         page=page,
@@ -117,6 +118,8 @@ def _render_show(case: Case, *, form=None, notice: str = "", status: int = 200):
     except PolicyError:
         policy = None
     student = db.session.get(Student, case.entity_id) if case.entity_type == "student" else None
+    # Every page showing the case is a read of it, a refused form's too (salve.web replays it).
+    record_read("case.view", "case", case.id, students=[student.id] if student else [])
     is_open = case.status != CERRADO
     incidents = _case_incidents(case)
     return (
@@ -157,7 +160,6 @@ def show(case_id: int):
     """Show a case: the child or school, its alerts, steps, follow-ups, referrals; audited."""
     case = queries.find_case(current_user, case_id)
     require(case is not None)
-    record("case.view", "case", case.id)
     return _render_show(case)
 
 

@@ -17,13 +17,14 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from salve.audit.operations import record
+from salve.audit.operations import record, record_read
 from salve.auth import roles as R
-from salve.auth.scope import FULL, Identities, require, roles_required, student_identities
+from salve.auth.scope import FULL, Identities, incident_identities, require, roles_required
 from salve.catalog.queries import current_catalog
 from salve.extensions import db
 from salve.i18n import LOCAL_TZ
 from salve.incidents import forms, presenting, queries
+from salve.incidents.disclosure import fields_for
 from salve.incidents.models import STATUSES, Incident
 from salve.incidents.operations import (
     MAX_REASON,
@@ -121,6 +122,7 @@ def handle_expired_form(error):
     if request.endpoint == "incidents.amend":
         incident = _principal_incident(request.view_args["incident_id"])
         payload = _amend_payload(incident)
+        _record_view(incident, FULL, Identities(True), page="amend")
         return _render_report(
             "incidents/amend.html",
             payload,
@@ -212,7 +214,13 @@ def students():
     page = school_queries.student_roll(
         current_user, school, search=search, page=page_number(), per_page=20
     )
-    record("student_search.view", "school", school.code, shown=len(page.items))
+    record(
+        "student_search.view",
+        "school",
+        school.code,
+        shown=len(page.items),
+        students=[student.id for student in page.items],
+    )
     return render_template(
         "incidents/students.html", school=school, schools=schools, page=page, search=search
     )
@@ -280,20 +288,41 @@ def _is_principal(incident: Incident) -> bool:
 
 def _identities(incident: Incident, access: str) -> Identities:
     """Whether a summary names the report's students: only under a break-the-glass grant."""
-    if access == FULL or not any(p.student for p in incident.parties):
-        return Identities(access == FULL)
-    return student_identities(current_user, incident.school, in_scope=False)
+    return incident_identities(current_user, incident, access)
+
+
+def named_students(incident: Incident, identities: Identities) -> dict:
+    """Return what a report's audit event adds about the children it names, if any."""
+    if not identities.is_shown:
+        return {}
+    return {"students": sorted({p.student_id for p in incident.parties if p.student_id})}
+
+
+def _record_view(incident: Incident, access: str, identities: Identities, **detail) -> None:
+    """Record a read of the report, a refused form's too (``salve.web`` replays it)."""
+    record_read(
+        "incident.view",
+        "incident",
+        incident.id,
+        level=access,
+        **identities.audit,
+        **named_students(incident, identities),
+        **detail,
+    )
 
 
 def _render_show(incident: Incident, access: str, *, close_errors=(), status: int = 200):
     catalog = presenting.catalog_for(incident)
     full = access == FULL
+    identities = _identities(incident, access)
+    _record_view(incident, access, identities)
     return (
         render_template(
             "incidents/show.html",
             incident=incident,
             full=full,
-            identities=_identities(incident, access),
+            fields=fields_for(access),
+            identities=identities,
             catalog=catalog,
             presenting=presenting,
             is_own=incident.reporter_id == current_user.id,
@@ -317,8 +346,6 @@ def show(incident_id: int):
     """Show a report as far as the user may see it (in full or in summary); audited."""
     incident, access = queries.find_incident(current_user, incident_id)
     require(incident is not None)
-    shown = _identities(incident, access)
-    record("incident.view", "incident", incident.id, level=access, **shown.audit)
     return _render_show(incident, access)
 
 
@@ -388,13 +415,15 @@ def amend(incident_id: int):
         return redirect(url_for(".show", incident_id=incident.id))
     if request.method == "GET":
         # The form shows the whole report, the children's names included: a read of it.
-        record("incident.view", "incident", incident.id, level=FULL, page="amend")
+        _record_view(incident, FULL, Identities(True), page="amend")
         return _render_report(
             "incidents/amend.html", as_payload(incident), [incident.school], incident=incident
         )
     payload = _amend_payload(incident)
     reason = request.form.get("reason", "")[: MAX_REASON + 1]
+    # Shown again (a row added, or refused), the form is a read of the report like the GET.
     if request.form.get("action") == "add_party":
+        _record_view(incident, FULL, Identities(True), page="amend")
         rows = forms.posted_party_rows(request.form) + 1
         return _render_report(
             "incidents/amend.html",
@@ -410,6 +439,7 @@ def amend(incident_id: int):
     except IncidentError as refused:
         if refused.status != 422:
             return _refused(refused, incident)
+        _record_view(incident, FULL, Identities(True), page="amend")
         return _render_report(
             "incidents/amend.html",
             payload,

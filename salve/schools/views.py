@@ -6,7 +6,7 @@ from flask import Blueprint, abort, current_app, render_template, request
 from flask_login import current_user, login_required
 
 from salve.audit.operations import record
-from salve.auth.scope import can_view_student_identities, require
+from salve.auth.scope import can_list_students, require
 from salve.extensions import db
 from salve.geography.models import Department
 from salve.pagination import page_number
@@ -53,7 +53,7 @@ def show(code: str):
         municipality=municipality,
         district=district,
         summary=queries.roll_summary(school),
-        can_see_roll=can_view_student_identities(current_user, school),
+        can_see_roll=can_list_students(current_user, school),
     )
 
 
@@ -64,7 +64,7 @@ def students(code: str):
     """Show a school's student roll by name, to the school's own staff only; audited."""
     school = queries.find_visible_school(current_user, code)
     require(school is not None)
-    if not can_view_student_identities(current_user, school):
+    if not can_list_students(current_user, school):
         abort(403)
     search = request.args.get("q", "").strip()
     page = queries.student_roll(
@@ -74,5 +74,12 @@ def students(code: str):
         page=page_number(),
         per_page=current_app.config["PAGE_SIZE"],
     )
-    record("student_roll.view", "school", school.code, page=page.page, shown=len(page.items))
+    record(
+        "student_roll.view",
+        "school",
+        school.code,
+        page=page.page,
+        shown=len(page.items),
+        students=[student.id for student in page.items],
+    )
     return render_template("schools/students.html", school=school, page=page, search=search)

@@ -15,9 +15,9 @@ from salve.auth.scope import (
     RISK_ROLES,
     can_view_school_risk,
     can_view_student_risk,
+    child_identities,
     require,
     roles_required,
-    student_identities,
 )
 from salve.db import utcnow
 from salve.extensions import db
@@ -99,7 +99,7 @@ def student(nie: str):
     days = presenting.evidence_days(rules, "student")
     incidents = incident_queries.incidents_of_student(student.id, utcnow() - timedelta(days=days))
     risk = current_risk("student", student.id, current_language())
-    identities = student_identities(current_user, student.school)
+    identities = child_identities(current_user, student)
     history, chart = _history("student", student.id, rules)
     record(
         "student_risk.view",
@@ -108,6 +108,7 @@ def student(nie: str):
         level=risk.level,
         channel="web",
         **identities.audit,
+        **({"students": [student.id]} if identities.is_shown else {}),
     )
     return render_template(
         "scoring/student.html",

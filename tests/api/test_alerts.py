@@ -110,9 +110,18 @@ def test_the_assigned_gestor_lists_their_alerts_another_department_does_not(
     body = response.json
     assert body["total"] == 3 and body["page"] == 1 and body["per_page"] == 50
     item = next(i for i in body["items"] if i["id"] == raised["victim"].id)
+    victim = db.session.scalar(sa.select(Student).where(Student.nie == world.students_a[0]))
     assert item == {
         "id": raised["victim"].id,
         "access": "full",
+        # The assigned handler sees who the child is, as on the alert's page (audited).
+        "student": {
+            "nie": victim.nie,
+            "given_names": victim.given_names,
+            "family_names": victim.family_names,
+            "grade": victim.grade,
+            "section": victim.section,
+        },
         "rule": "hecho_grave_estudiante",
         "entity_type": "student",
         "entity_ref": world.students_a[0],
@@ -133,6 +142,7 @@ def test_the_assigned_gestor_lists_their_alerts_another_department_does_not(
     event = audit_actions("alert.list")[-1]
     assert event.user_id == _user("gestor_06").id
     assert sorted(event.detail["shown"]) == sorted(a.id for a in raised.values())
+    assert victim.id in event.detail["students"]
 
     other = api.as_user("gestor_05").get("/api/v1/alerts").json
     assert {i["id"] for i in other["items"]} == {a.id for a in _alerts_of(gestor_05)}
@@ -239,12 +249,13 @@ def test_the_detail_explains_the_rule_with_its_evidence_and_timeline(api, world,
     assert len(body["evidence"]) == 4
     assert [e["kind"] for e in body["events"]] == ["raised", "assigned", "evidence"]
     assert body["events"][0]["to"] == "abierta" and body["events"][0]["actor"] is None
+    # The assigned handler sees who the child is, as on the alert's page; the audit names them.
     student = db.session.get(Student, bullying_alert.entity_id)
-    assert student.given_names.encode() not in response.data
-    assert student.family_names.encode() not in response.data
+    assert body["student"]["given_names"] == student.given_names
+    assert body["student"]["family_names"] == student.family_names
     event = audit_actions("alert.view")[-1]
     assert (event.object_type, event.object_id) == ("alert", str(bullying_alert.id))
-    assert event.detail == {"level": "full", "channel": "api"}
+    assert event.detail == {"level": "full", "channel": "api", "students": [student.id]}
 
 
 def test_the_explanation_follows_the_token_accounts_language(api, bullying_alert):

@@ -97,7 +97,10 @@ MATRIX: dict[str, Call] = {
     # Everyone may list schools; each sees those in scope (tests/api/test_reads.py).
     "api.schools": Call("GET", lambda w: "/api/v1/schools", EVERYONE),
     "api.school_students": Call(
-        "GET", lambda w: f"/api/v1/schools/{w.school_a}/students", SCHOOL_STAFF | CASE_HANDLERS
+        # The school's own staff only, as the web roll: case handlers find a child by NIE.
+        "GET",
+        lambda w: f"/api/v1/schools/{w.school_a}/students",
+        SCHOOL_STAFF,
     ),
     "api.create_incident": Call("POST", lambda w: "/api/v1/incidents", SCHOOL_STAFF, report),
     # Everyone may ask; the list holds only what each may see (tests/api/test_incidents.py).

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from salve.auth import roles as R
 from salve.catalog.queries import current_catalog
 from salve.extensions import db
+from salve.incidents.disclosure import SUMMARY_FIELDS
 from salve.incidents.models import Incident
 from salve.schools.models import School
 from tests import factories
@@ -200,11 +201,11 @@ def test_reading_a_report_follows_scope(api, world, docente_a2, username, access
         assert body["narrative"] == filed["narrative"]
         assert [p["nie"] for p in body["parties"]] == world.students_a[:2]
     else:
-        assert "narrative" not in body and "amendments" not in body
-        assert body["parties"] == [
-            {"role": "victima", "kind": "estudiante"},
-            {"role": "agresor", "kind": "estudiante"},
-        ]
+        # Exactly the page's summary: nothing about who, or why, or how often.
+        assert set(body) == {"id", "access", *SUMMARY_FIELDS}
+        for hidden in ("narrative", "parties", "motivations", "relationship", "repetition"):
+            assert hidden not in body
+        assert body["students"] is None  # no break-the-glass grant
         assert world.students_a[0].encode() not in response.data
 
 

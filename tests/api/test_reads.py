@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 
 from salve.catalog.queries import current_catalog
 from salve.extensions import db
-from salve.schools.models import School
+from salve.schools.models import School, Student
 from tests import factories
 from tests.api.conftest import audit_actions
 
@@ -87,8 +88,9 @@ def test_bad_paging_is_a_400_naming_the_parameter(api, world, query, field):
     [
         ("docente_a", "school_a", 200),
         ("director_a", "school_a", 200),
-        ("gestor_06", "school_a", 200),
-        ("supervisor_06", "school_a", 200),
+        # Case handlers see a child's name only where they handle it (audit 2026-12, finding 1).
+        ("gestor_06", "school_a", 403),
+        ("supervisor_06", "school_a", 403),
         # docente_b's scope is school_b: school_a is outside it, so it is not even confirmed.
         ("docente_b", "school_a", 404),
         ("departamental_06", "school_a", 403),
@@ -104,7 +106,10 @@ def test_who_may_list_a_schools_students(api, world, username, school, status):
     assert response.status_code == status, response.json
     if status == 200:
         assert {s["nie"] for s in response.json["items"]} == set(world.students_a)
-        assert audit_actions("student_roll.view")[-1].object_id == code
+        event = audit_actions("student_roll.view")[-1]
+        assert event.object_id == code
+        shown = db.session.scalars(sa.select(Student.id).where(Student.nie.in_(world.students_a)))
+        assert sorted(event.detail["students"]) == sorted(shown)  # which children, by id
     else:
         assert b"Estudiante" not in response.data
 

@@ -57,10 +57,13 @@ def test_the_principal_sees_the_planted_pattern_explained(api, bullied):
     assert contribution["points"] == 35 and contribution["alert_level"] == "alto"
     points = [c["points"] for c in body["contributions"]]
     assert points == sorted(points, reverse=True)
-    _assert_no_name(response, bullied)
+    # The principal sees who the child is, as on the risk page; the audit names the child.
+    assert body["student"]["given_names"] == bullied.given_names
+    assert body["student"]["family_names"] == bullied.family_names
     event = audit_actions("student_risk.view")[-1]
     assert event.object_type == "student" and event.object_id == str(bullied.id)
     assert event.user_id == _user_id("director_a")
+    assert event.detail["students"] == [bullied.id]
 
 
 @pytest.mark.parametrize("username", ["gestor_06", "supervisor_06"])
@@ -88,7 +91,15 @@ def test_a_student_never_scored_is_low_with_no_date(api, world):
     nie = world.students_a[4]
     response = api.as_user("director_a").get(f"/api/v1/students/{nie}/risk")
     assert response.status_code == 200
+    student = db.session.scalar(sa.select(Student).where(Student.nie == nie))
     assert response.json == {
+        "student": {
+            "nie": nie,
+            "given_names": student.given_names,
+            "family_names": student.family_names,
+            "grade": student.grade,
+            "section": student.section,
+        },
         "entity_type": "student",
         "nie": nie,
         "score": 0.0,

@@ -287,3 +287,110 @@ def test_an_api_read_of_a_child_or_an_alert_is_audited(client, world, endpoint):
         check_refused(client, url, read.account, token_for(read.account))
     if read.refused_to is not None:
         check_refused(client, read.own(own)[0], read.refused_to, token_for(read.refused_to))
+
+
+# --- A refused form shows the record again: that read is audited too (audit 2026-12, 5) --------
+
+
+@dataclass(frozen=True)
+class RefusedPost:
+    """A POST refused with 4xx whose answer shows the record again, and the read it must leave."""
+
+    account: str
+    #: (url, form data, object_type, object_id) on the account's own record.
+    post: Callable[[Own], tuple[str, dict, str, str]]
+    action: str
+    status: int
+    #: Sent without a CSRF token (CSRF protection on): refused as expired, the page shown again.
+    without_csrf: bool = False
+
+
+def _alert_post(path: str, data: dict):
+    return lambda o: (f"/alertas/{o.alert.id}/{path}", data, "alert", str(o.alert.id))
+
+
+def _case_post(path: str, data: dict):
+    return lambda o: (f"/casos/{o.case.id}/{path}", data, "case", str(o.case.id))
+
+
+REFUSED_POSTS = {
+    "unfounded without a reason": RefusedPost(
+        "director_a",
+        lambda o: (
+            f"/incidentes/{o.incident.id}/infundado",
+            {"reason": ""},
+            "incident",
+            str(o.incident.id),
+        ),
+        "incident.view",
+        422,
+    ),
+    "an unknown move": RefusedPost(
+        "gestor_06", _alert_post("transicion", {"to": "bogus"}), "alert.view", 400
+    ),
+    "a move without a CSRF token": RefusedPost(
+        "gestor_06", _alert_post("transicion", {"to": "reconocida"}), "alert.view", 400, True
+    ),
+    "a reassignment to nobody": RefusedPost(
+        "supervisor_06", _alert_post("reasignar", {"assignee": "x"}), "alert.view", 422
+    ),
+    "an empty follow-up": RefusedPost(
+        "gestor_06", _case_post("seguimientos", {"note": ""}), "case.view", 422
+    ),
+    "a follow-up without a CSRF token": RefusedPost(
+        "gestor_06", _case_post("seguimientos", {"note": "Visita."}), "case.view", 400, True
+    ),
+    "a referral to an unknown institution": RefusedPost(
+        "gestor_06", _case_post("referencias", {"institution": "nadie"}), "case.view", 422
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED_POSTS))
+def test_a_refused_form_showing_the_record_is_audited(app, client, login_as, world, name):
+    post = REFUSED_POSTS[name]
+    own = Own(world)
+    url, data, object_type, object_id = post.post(own)
+    login_as(post.account)
+    before = last_event_id()
+    app.config["WTF_CSRF_ENABLED"] = post.without_csrf
+    try:
+        response = client.post(url, data=data, environ_overrides=FROM)
+    finally:
+        app.config["WTF_CSRF_ENABLED"] = False
+    assert response.status_code == post.status, (url, response.status_code)
+    page = response.get_data(as_text=True)
+    assert own.students[0].given_names in page or own.incident.narrative in page  # shown again
+    events = events_after(before)
+    assert [(e.action, e.outcome) for e in events] == [(post.action, "ok")], url
+    (event,) = events
+    assert (event.object_type, event.object_id) == (object_type, object_id)
+    assert (event.user_id, event.ip_address) == (user(post.account).id, ADDRESS)
+    assert event.detail["status"] == post.status
+    kept = json.dumps(event.detail, ensure_ascii=False)
+    assert not [value for value in own.secrets() if value in kept], kept
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "account", "named"),
+    [
+        ("incidents.show", "docente_a", 2),  # the reporter sees the report in full
+        ("alerts.show", "gestor_06", 1),
+        ("cases.show", "gestor_06", 1),
+        ("risk.student", "director_a", 1),
+        ("schools.students", "docente_a", 7),  # the five seeded children and the two new
+    ],
+)
+def test_an_audited_read_names_the_children_shown(
+    client, login_as, world, endpoint, account, named
+):
+    """Which children a page showed is kept (by internal id, never a name or a NIE)."""
+    read = WEB_READS[endpoint]
+    own = Own(world)
+    login_as(account)
+    url, _object_type, _object_id = read.own(own)
+    before = last_event_id()
+    assert get(client, url, None).status_code == 200
+    (event,) = events_after(before)
+    assert len(event.detail["students"]) == named
+    assert own.students[0].id in event.detail["students"]
