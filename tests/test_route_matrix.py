@@ -183,6 +183,13 @@ MATRIX: dict[str, Route] = {
         PRINCIPAL,
         lambda w: {"reason": "Prueba de acceso."},
     ),
+    # A report naming staff: the department's supervisors decide on closing it as unfounded.
+    "incidents.decide_closure": Route(
+        "POST",
+        lambda w: f"/incidentes/{_incident_id(w)}/infundado/decision",
+        SUPERVISOR,
+        lambda w: {"decision": "devolver", "reason": "Prueba de acceso."},
+    ),
     "risk.school": Route("GET", lambda w: f"/riesgo/escuelas/{w.school_a}", SCHOOL_RISK),
     "risk.student": Route("GET", lambda w: f"/riesgo/estudiantes/{w.students_a[0]}", STUDENT_RISK),
     # Alerts: the assigned handler and the department's supervisors; national analysts read the

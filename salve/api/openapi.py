@@ -227,7 +227,16 @@ SCHEMAS = {
     "Amendment": _obj(
         {
             "id": {"type": "integer"},
-            "action": {"type": "string", "enum": ["amend", "validate", "close_unfounded"]},
+            "action": {
+                "type": "string",
+                "enum": [
+                    "amend",
+                    "validate",
+                    "close_unfounded",
+                    "close_requested",
+                    "close_refused",
+                ],
+            },
             "created_at": DATE_TIME,
             "author_id": {"type": "integer"},
             "reason": STRING,

@@ -115,7 +115,7 @@ def file_incident(
         )
     )
     record("incident.file", "incident", incident.id, channel=channel, types=incident.type_codes)
-    _saved(incident)
+    run_saved_hooks(incident)
     return incident, True
 
 
@@ -180,7 +180,7 @@ def _build(user, data: ReportData, channel: str) -> Incident:
     )
 
 
-def _saved(incident: Incident) -> None:
+def run_saved_hooks(incident: Incident) -> None:
     for hook in INCIDENT_SAVED_HOOKS:
         hook(incident)
 
@@ -211,7 +211,7 @@ def as_payload(incident: Incident) -> dict:
     }
 
 
-def _require_principal(user, incident: Incident) -> None:
+def require_principal(user, incident: Incident) -> None:
     scope = scope_for(user)
     is_principal = any(
         a.role == R.DIRECTOR and a.school_id == incident.school_id for a in user.role_assignments
@@ -226,12 +226,12 @@ def amend_incident(
     user, incident: Incident, payload: dict, reason: str, catalog: Catalog
 ) -> IncidentAmendment | None:
     """Correct a report, keeping what it said before; return the amendment (None: no change)."""
-    _require_principal(user, incident)
+    require_principal(user, incident)
     if incident.status == "infundado":
         raise IncidentError([FieldError("", _("El reporte está cerrado como infundado."))], 409)
     if not reason or not reason.strip():
         raise IncidentError([FieldError("reason", _("Explique el motivo de la corrección."))])
-    _check_reason_length(reason)
+    check_reason_length(reason)
     merged = {**as_payload(incident), **payload, "idempotency_key": incident.idempotency_key}
     merged["school"] = incident.school.code  # the school of a report never changes
     data, errors = validate_report(
@@ -274,7 +274,7 @@ def amend_incident(
     )
     db.session.add(amendment)
     record("incident.amend", "incident", incident.id, fields=sorted(changes))
-    _saved(incident)
+    run_saved_hooks(incident)
     return amendment
 
 
@@ -284,7 +284,7 @@ def _party_tuples(parties) -> list[tuple]:
 
 def validate_incident(user, incident: Incident) -> None:
     """Mark a report as validated by the school's principal."""
-    _require_principal(user, incident)
+    require_principal(user, incident)
     if incident.status != "reportado":
         raise IncidentError(
             [FieldError("", _("Solo se valida un reporte recién presentado."))], 409
@@ -301,30 +301,17 @@ def validate_incident(user, incident: Incident) -> None:
     record("incident.validate", "incident", incident.id)
 
 
-def close_unfounded(user, incident: Incident, reason: str) -> None:
-    """Close a report as unfounded, with a reason. The report itself is kept."""
-    _require_principal(user, incident)
-    if incident.status == "infundado":
-        raise IncidentError([FieldError("", _("El reporte ya está cerrado como infundado."))], 409)
-    if not reason or not reason.strip():
-        raise IncidentError([FieldError("reason", _("Explique por qué el reporte es infundado."))])
-    _check_reason_length(reason)
-    previous = incident.status
-    incident.status = "infundado"
-    incident.closed_by_id = user.id
-    incident.closed_at = utcnow()
-    incident.closed_reason = reason.strip()
-    db.session.add(
-        IncidentAmendment(
-            incident_id=incident.id, author_id=user.id, action="close_unfounded",
-            reason=incident.closed_reason, changes={"status": [previous, "infundado"]},
-        )
-    )  # fmt: skip
-    record("incident.close_unfounded", "incident", incident.id)
-    _saved(incident)
+def close_unfounded(user, incident: Incident, reason: str) -> bool:
+    """Close a report as unfounded as its principal (``salve.incidents.closure``).
+
+    Return False when the report names staff as aggressor: then it is only asked of the ministry.
+    """
+    from salve.incidents import closure
+
+    return closure.close_unfounded(user, incident, reason)
 
 
-def _check_reason_length(reason: str) -> None:
+def check_reason_length(reason: str) -> None:
     """Refuse a correction's or a closure's reason longer than the form allows; never cut it."""
     if len(reason.strip()) > MAX_REASON:
         message = _("Es demasiado largo; el máximo es %(limit)d caracteres.", limit=MAX_REASON)

@@ -73,6 +73,8 @@ def action_label(action: str) -> str:
         "amend": _("Corrección"),
         "validate": _("Validación"),
         "close_unfounded": _("Cierre como infundado"),
+        "close_requested": _("Cierre como infundado solicitado a la supervisión"),
+        "close_refused": _("Solicitud de cierre devuelta por la supervisión"),
     }.get(action, action)
 
 

@@ -23,7 +23,7 @@ from salve.auth.scope import FULL, Identities, incident_identities, require, rol
 from salve.catalog.queries import current_catalog
 from salve.extensions import db
 from salve.i18n import LOCAL_TZ
-from salve.incidents import forms, presenting, queries
+from salve.incidents import closure, forms, presenting, queries
 from salve.incidents.disclosure import fields_for
 from salve.incidents.models import STATUSES, Incident
 from salve.incidents.operations import (
@@ -327,6 +327,9 @@ def _render_show(incident: Incident, access: str, *, close_errors=(), status: in
             presenting=presenting,
             is_own=incident.reporter_id == current_user.id,
             is_principal=_is_principal(incident),
+            needs_the_ministry=closure.needs_the_ministry(incident),
+            closure_request=closure.pending_request(incident),
+            may_decide_closure=closure.may_decide(current_user, incident),
             protocols=presenting.protocols_of(catalog, incident) if full else [],
             institutions=presenting.mandatory_reports(catalog, incident) if full else [],
             history=[(a, presenting.changes_of(catalog, a)) for a in incident.amendments]
@@ -384,12 +387,45 @@ def close(incident_id: int):
     """Close a report as unfounded, with a reason; the report itself is kept."""
     incident = _principal_incident(incident_id)
     try:
-        close_unfounded(current_user, incident, request.form.get("reason", "")[: MAX_REASON + 1])
+        closed = close_unfounded(
+            current_user, incident, request.form.get("reason", "")[: MAX_REASON + 1]
+        )
     except IncidentError as refused:
         if refused.status == 422:
             return _render_show(incident, FULL, close_errors=refused.errors, status=422)
         return _refused(refused, incident)
-    flash(_("Reporte cerrado como infundado. Queda guardado con su historial."), "success")
+    if closed:
+        flash(_("Reporte cerrado como infundado. Queda guardado con su historial."), "success")
+    else:
+        flash(
+            _(
+                "Solicitud enviada a la supervisión del Ministerio: este reporte nombra a un "
+                "miembro del personal, y el cierre lo decide la supervisión."
+            ),
+            "success",
+        )
+    return redirect(url_for(".show", incident_id=incident.id))
+
+
+@bp.route("/<int:incident_id>/infundado/decision", methods=["POST"])
+@roles_required(R.SUPERVISOR)
+def decide_closure(incident_id: int):
+    """Approve or send back a principal's request to close a report naming staff as unfounded."""
+    incident, access = queries.find_incident(current_user, incident_id)
+    require(incident is not None)
+    decision = request.form.get("decision", "")[:20]
+    try:
+        closure.decide(
+            current_user, incident, decision, request.form.get("reason", "")[: MAX_REASON + 1]
+        )
+    except IncidentError as refused:
+        if refused.status == 422:
+            return _render_show(incident, access, close_errors=refused.errors, status=422)
+        return _refused(refused, incident)
+    if decision == closure.APPROVE:
+        flash(_("Reporte cerrado como infundado. Queda guardado con su historial."), "success")
+    else:
+        flash(_("Solicitud devuelta: el reporte sigue abierto."), "success")
     return redirect(url_for(".show", incident_id=incident.id))
 
 

@@ -110,6 +110,9 @@ def summary(kind: str, payload: dict) -> str:
     if kind == "case_closure":
         return _("Caso %(reference)s: se solicita aprobar el cierre",
                  reference=case_reference(payload.get("case_id")))  # fmt: skip
+    if kind == "unfounded_request":
+        return _("Reporte %(number)d: se pide cerrarlo como infundado",
+                 number=_number(payload.get("incident_id")))  # fmt: skip
     if kind == "break_glass":
         return _("Acceso excepcional a identidades: centro %(school)s",
                  school=payload.get("school_code") or "—")  # fmt: skip
@@ -143,6 +146,15 @@ def _body(kind: str, payload: dict) -> list[str]:
             "",
             _("Caso %(reference)s, centro %(school)s.",
               reference=case_reference(payload.get("case_id")),
+              school=payload.get("school_code") or "—"),
+        ]  # fmt: skip
+    if kind == "unfounded_request":
+        return [
+            _("La dirección de una escuela pide cerrar como infundado un reporte que nombra a un "
+              "miembro del personal como agresor; el cierre lo decide la supervisión."),
+            "",
+            _("Reporte %(number)d, centro %(school)s.",
+              number=_number(payload.get("incident_id")),
               school=payload.get("school_code") or "—"),
         ]  # fmt: skip
     if kind == "break_glass":

@@ -19,7 +19,7 @@ from salve.notifications.models import InboxMessage, OutboxMessage
 #: Keys a payload may carry: references only (checked, so a name cannot slip in).
 PAYLOAD_KEYS = frozenset(
     {"alert_id", "case_id", "level", "rule", "school_code", "status", "step", "count", "due_at",
-     "escalation", "entity_type", "alerts", "date"}
+     "escalation", "entity_type", "alerts", "date", "incident_id"}
 )  # fmt: skip
 
 

@@ -307,6 +307,12 @@ FORMS: dict[str, FormSpec] = {
     "incidents.close": FormSpec(
         "director_a", _incident_target("/infundado"), lambda w: {"reason": _note()}
     ),
+    "incidents.decide_closure": FormSpec(
+        "supervisor_06",
+        _incident_target("/infundado/decision"),
+        lambda w: {"decision": st.sampled_from(["aprobar", "devolver", "otra"]), "reason": _note()},
+        text_fields=("reason",),
+    ),
     "alerts.transition": FormSpec(
         "gestor_06",
         _alert_target("/transicion"),

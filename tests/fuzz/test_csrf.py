@@ -37,6 +37,7 @@ FORGED_POSTS = {
         "idempotency_key": secrets.token_urlsafe(16),
     },
     "incidents.close": lambda w: {"reason": "Cerrado por un sitio ajeno."},
+    "incidents.decide_closure": lambda w: {"decision": "aprobar", "reason": "Sitio ajeno."},
     "alerts.transition": lambda w: {"to": "reconocida"},
     "alerts.reassign": lambda w: {"assignee": "1"},
     "cases.add_follow_up": lambda w: {"note": "Nota de un sitio ajeno."},

@@ -44,6 +44,7 @@ VALID = {
     "incidents.new": report_form,
     "incidents.amend": lambda w: {**report_form(w), "reason": "Corrección."},
     "incidents.close": lambda w: {"reason": "Infundado."},
+    "incidents.decide_closure": lambda w: {"decision": "devolver", "reason": "Devuelto."},
     "alerts.transition": lambda w: {"to": "descartada", "reason": "falso_positivo"},
     "alerts.reassign": lambda w: {"assignee": str(user("gestor_06").id)},
     "cases.add_follow_up": lambda w: {"note": "Nota."},
