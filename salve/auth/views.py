@@ -20,7 +20,7 @@ from markupsafe import Markup
 
 from salve import ratelimit
 from salve.audit.operations import record
-from salve.auth import operations
+from salve.auth import lockout, operations
 from salve.auth import second_factor as factor
 from salve.auth.forms import (
     EnrolForm,
@@ -174,6 +174,9 @@ def second_factor():
         return refusal
     form = SecondFactorForm()
     if form.validate_on_submit():
+        attempt = operations.reserve_code_attempt(user)  # counted before it is compared
+        if not attempt.is_allowed:
+            return _refuse_locked(auth_session)
         method = factor.verify(user, form.code.data)
         if method is not None:
             _finish_sign_in(auth_session)
@@ -187,7 +190,7 @@ def second_factor():
                     "info",
                 )  # fmt: skip
             return redirect(_safe_next(request.args.get("next")))
-        if operations.count_second_factor_failure(user):
+        if attempt.is_last:
             return _refuse_locked(auth_session)
         record("login.second_factor", "user", user.id, outcome="failed", user_id=user.id)
         form.code.errors = [_("El código no es correcto o ya fue usado. Espere el siguiente.")]
@@ -213,6 +216,9 @@ def enrol():
     factor.begin_enrolment(user)
     form = EnrolForm()
     if form.validate_on_submit():
+        attempt = operations.reserve_code_attempt(user)  # counted before it is compared
+        if not attempt.is_allowed:
+            return _refuse_locked(auth_session)
         codes = factor.confirm_enrolment(user, form.code.data)
         if codes is not None:
             _finish_sign_in(auth_session)
@@ -222,7 +228,7 @@ def enrol():
                 next_url=_safe_next(request.args.get("next")),
                 first_time=True,
             )
-        if operations.count_second_factor_failure(user):
+        if attempt.is_last:
             return _refuse_locked(auth_session)
         form.code.errors = [
             _("El código no coincide. Revise que la hora de su teléfono sea la correcta y"
@@ -251,6 +257,29 @@ def new_recovery_codes():
     )
 
 
+def _check_reauth(user, form) -> tuple[tuple | None, bool]:
+    """Check the password (and code) typed again: (field and message of a problem, locked?).
+
+    Each is counted before it is checked, the password against the password counter and the
+    code against the code counter, as at sign-in (``salve.auth.lockout``).
+    """
+    attempt = operations.reserve_password_attempt(user)
+    if not attempt.is_allowed:
+        return None, True
+    if not verify_password(user.password_hash, form.reauth_password.data):
+        return (form.reauth_password, _("La contraseña no es correcta.")), attempt.is_last
+    lockout.release(attempt)
+    if not user.has_second_factor:
+        return None, False
+    attempt = operations.reserve_code_attempt(user)
+    if not attempt.is_allowed:
+        return None, True
+    if not factor.verify(user, form.reauth_code.data or ""):
+        problem = form.reauth_code, _("El código no es correcto o ya fue usado.")
+        return problem, attempt.is_last
+    return None, False
+
+
 @bp.route("/reautenticar", methods=["GET", "POST"])
 @login_required
 def reauthenticate():
@@ -270,19 +299,15 @@ def reauthenticate():
     if refusal is not None:
         return refusal
     if form.validate_on_submit():
-        problem = None
-        if not verify_password(user.password_hash, form.reauth_password.data):
-            problem = form.reauth_password, _("La contraseña no es correcta.")
-        elif user.has_second_factor and not factor.verify(user, form.reauth_code.data or ""):
-            problem = form.reauth_code, _("El código no es correcto o ya fue usado.")
-        if problem is None:
+        problem, is_locked = _check_reauth(user, form)
+        if problem is None and not is_locked:
             auth_session.reauthenticated_at = utcnow()
             operations.clear_failures(user)
             record("reauth", "user", user.id)
             if request.args.get("replay") == "1":
                 return redirect(next_url, code=307)  # the same form, posted again as it was
             return redirect(next_url)
-        if operations.count_second_factor_failure(user):
+        if is_locked:
             end_all_sessions(user.id, "locked")
             logout_user()
             record("reauth", "user", user.id, outcome="refused", user_id=user.id, reason="locked")

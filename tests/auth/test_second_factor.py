@@ -109,6 +109,36 @@ def test_wrong_codes_lock_the_account_like_wrong_passwords(client, world):
     assert _actions(_user("gestor_06").id, "login.second_factor").count("failed") == 5
 
 
+def test_the_password_again_does_not_forget_wrong_codes(client, world):
+    """Finding 4 of the December audit: 5 codes, the password again, 5 codes… never locked."""
+    _password_only(client, "gestor_06")
+    for _ in range(5):
+        assert client.post(CODE_PAGE, data={"code": "000000"}).status_code == 200
+    response = _password_only(client, "gestor_06")  # a new pending session, same password
+    assert response.status_code == 302 and response.location.startswith(CODE_PAGE)
+    response = client.post(CODE_PAGE, data={"code": "000000"})
+    assert response.status_code == 302 and response.location == "/ingresar"
+    assert "Demasiados intentos" in client.get("/ingresar").get_data(as_text=True)
+    # Locked for 30 minutes: the right password and the right code no longer sign in.
+    assert "Demasiados intentos" in login(client, "gestor_06").get_data(as_text=True)
+    assert client.get("/inicio").status_code == 302
+
+
+def test_a_correct_password_keeps_counting_wrong_codes_but_a_full_sign_in_clears_them(
+    app, client, world, monkeypatch
+):
+    monkeypatch.setitem(app.config["RATE_LIMITS"], "second-factor", (100, 300))
+    _password_only(client, "gestor_06")
+    for _ in range(5):
+        client.post(CODE_PAGE, data={"code": "000000"})
+    assert login(client, "gestor_06").status_code == 302  # password and the right code
+    client.post("/salir")
+    _password_only(client, "gestor_06")
+    for _ in range(5):  # counted from zero again: five more are not a lock
+        assert client.post(CODE_PAGE, data={"code": "000000"}).status_code == 200
+    assert client.post(CODE_PAGE, data={"code": totp_code("gestor_06")}).status_code == 302
+
+
 def test_a_pending_session_expires_after_ten_minutes(client, world):
     _password_only(client, "gestor_06")
     db.session.execute(
