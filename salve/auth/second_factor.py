@@ -18,6 +18,7 @@ import pyotp
 import segno
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.orm.attributes import set_committed_value
 
 from salve.audit.operations import record
 from salve.auth.models import RecoveryCode, User
@@ -82,9 +83,29 @@ def _accept_totp(user: User, code: str, now: datetime) -> bool:
         if user.totp_last_step is not None and step <= user.totp_last_step:
             continue
         if hmac.compare_digest(totp.generate_otp(step), digits):
-            user.totp_last_step = step
-            return True
+            return _spend_step(user, step)
     return False
+
+
+def _spend_step(user: User, step: int) -> bool:
+    """Record ``step`` as used unless another request already used it or a later one.
+
+    One conditional UPDATE: of several requests posting the same code at once, the database
+    lets exactly one change the row (the others wait for its commit, then match nothing).
+    """
+    spent = db.session.execute(
+        sa.update(User)
+        .where(
+            User.id == user.id,
+            sa.or_(User.totp_last_step.is_(None), User.totp_last_step < step),
+        )
+        .values(totp_last_step=step)
+        .execution_options(synchronize_session=False)
+    )
+    if spent.rowcount != 1:
+        return False
+    set_committed_value(user, "totp_last_step", step)
+    return True
 
 
 def confirm_enrolment(user: User, code: str, *, now: datetime | None = None) -> list[str] | None:
@@ -122,16 +143,20 @@ def verify(user: User, code: str, *, now: datetime | None = None) -> str | None:
     normalised = normalise_code(code)
     if len(normalised) != 10:
         return None
-    spare = db.session.scalar(
-        sa.select(RecoveryCode).where(
+    # One conditional UPDATE spends the code: of several requests posting it at once, exactly
+    # one changes the row (the others wait for its commit, then match nothing).
+    spent = db.session.execute(
+        sa.update(RecoveryCode)
+        .where(
             RecoveryCode.user_id == user.id,
             RecoveryCode.code_hash == _hash_recovery(normalised),
             RecoveryCode.used_at.is_(None),
         )
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
     )
-    if spare is None:
+    if spent.rowcount < 1:
         return None
-    spare.used_at = now
     record("second_factor.recovery_code", "user", user.id, user_id=user.id)
     return "recovery"
 

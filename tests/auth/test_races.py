@@ -14,11 +14,12 @@ import sqlalchemy as sa
 from flask_migrate import upgrade
 
 from salve import create_app
-from salve.auth.models import AuthSession, LoginThrottle, User
+from salve.auth import second_factor as factor
+from salve.auth.models import AuthSession, LoginThrottle, RecoveryCode, User
 from salve.extensions import db
 from salve.ratelimit import RateLimitCounter
 from tests.conftest import seed_world
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, totp_code
 
 pytestmark = pytest.mark.postgres
 
@@ -125,3 +126,36 @@ def test_simultaneous_wrong_passwords_check_at_most_six_and_never_fail(fresh, us
     # Locked now: even the right password is refused without being checked.
     page = fresh.test_client().post("/ingresar", data={"username": username, "password": PASSWORD})
     assert LOCKED in page.get_data(as_text=True)
+
+
+def test_one_code_posted_by_six_sessions_at_once_signs_in_one(fresh):
+    clients = _pending_clients(fresh, "gestor_06", 6)
+    with fresh.app_context():
+        code = totp_code("gestor_06")
+        db.session.commit()
+        db.session.remove()
+
+    answers, errors = _at_once(clients, lambda c: c.post("/ingresar/codigo", data={"code": code}))
+    assert errors == []
+    assert sorted(r.status_code for r in answers) == [200] * 5 + [302]
+    assert _signed_in(fresh, "gestor_06") == 1
+
+
+def test_one_recovery_code_posted_by_six_sessions_at_once_signs_in_one(fresh):
+    with fresh.app_context():
+        user = db.session.scalar(sa.select(User).where(User.username == "nacional"))
+        code = factor.new_recovery_codes(user)[0]
+        db.session.commit()
+        db.session.remove()
+    clients = _pending_clients(fresh, "nacional", 6)
+
+    answers, errors = _at_once(clients, lambda c: c.post("/ingresar/codigo", data={"code": code}))
+    assert errors == []
+    assert sorted(r.status_code for r in answers) == [200] * 5 + [302]
+    assert _signed_in(fresh, "nacional") == 1
+    with fresh.app_context():
+        used = db.session.scalar(
+            sa.select(sa.func.count()).where(RecoveryCode.used_at.is_not(None))
+        )
+        db.session.remove()
+    assert used == 1
