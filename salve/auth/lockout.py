@@ -133,6 +133,15 @@ def is_locked(key: str, *, now: datetime | None = None) -> bool:
     return locked_until is not None and locked_until > (now or utcnow())
 
 
+def has_locked(attempt: Attempt) -> bool:
+    """Tell whether failing ``attempt`` left its counter locked.
+
+    Asked of the database, not of the reservation: a success that came in meanwhile gives its
+    reservation back and lifts the lock this attempt had taken.
+    """
+    return attempt.is_last and is_locked(attempt.key)
+
+
 def clear(*keys: str) -> None:
     """Forget the failures counted under ``keys`` (after a full sign-in)."""
     db.session.execute(sa.delete(_table).where(_table.c.key.in_(keys)))

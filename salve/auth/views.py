@@ -190,7 +190,7 @@ def second_factor():
                     "info",
                 )  # fmt: skip
             return redirect(_safe_next(request.args.get("next")))
-        if attempt.is_last:
+        if lockout.has_locked(attempt):
             return _refuse_locked(auth_session)
         record("login.second_factor", "user", user.id, outcome="failed", user_id=user.id)
         form.code.errors = [_("El código no es correcto o ya fue usado. Espere el siguiente.")]
@@ -228,7 +228,7 @@ def enrol():
                 next_url=_safe_next(request.args.get("next")),
                 first_time=True,
             )
-        if attempt.is_last:
+        if lockout.has_locked(attempt):
             return _refuse_locked(auth_session)
         form.code.errors = [
             _("El código no coincide. Revise que la hora de su teléfono sea la correcta y"
@@ -267,7 +267,9 @@ def _check_reauth(user, form) -> tuple[tuple | None, bool]:
     if not attempt.is_allowed:
         return None, True
     if not verify_password(user.password_hash, form.reauth_password.data):
-        return (form.reauth_password, _("La contraseña no es correcta.")), attempt.is_last
+        return (form.reauth_password, _("La contraseña no es correcta.")), lockout.has_locked(
+            attempt
+        )
     lockout.release(attempt)
     if not user.has_second_factor:
         return None, False
@@ -276,7 +278,7 @@ def _check_reauth(user, form) -> tuple[tuple | None, bool]:
         return None, True
     if not factor.verify(user, form.reauth_code.data or ""):
         problem = form.reauth_code, _("El código no es correcto o ya fue usado.")
-        return problem, attempt.is_last
+        return problem, lockout.has_locked(attempt)
     return None, False
 
 
