@@ -31,7 +31,7 @@ from salve.auth.forms import (
 )
 from salve.auth.models import AuthSession
 from salve.auth.passwords import verify_password
-from salve.auth.reauth import recent_auth_required
+from salve.auth.reauth import carried_fields, recent_auth_required
 from salve.auth.sessions import current_session, end_all_sessions, end_session, start_session
 from salve.db import utcnow
 from salve.web import writes_on_read
@@ -290,12 +290,7 @@ def reauthenticate():
     user = current_user._get_current_object()
     next_url = _safe_next(request.args.get("next"))
     form = ReauthForm()
-    carried = [
-        (name, value)
-        for name, values in request.form.lists()
-        if name not in {"csrf_token", "reauth_password", "reauth_code"}
-        for value in values
-    ]
+    carried, retype = carried_fields(request.form)
     action = request.full_path.rstrip("?")
     refusal = _limit_codes(user)
     if refusal is not None:
@@ -307,6 +302,12 @@ def reauthenticate():
             operations.clear_failures(user)
             record("reauth", "user", user.id)
             if request.args.get("replay") == "1":
+                if retype:
+                    flash(
+                        _("Escriba de nuevo la contraseña del formulario: por seguridad no se"
+                          " conservó mientras confirmaba su identidad."),
+                        "error",
+                    )  # fmt: skip
                 return redirect(next_url, code=307)  # the same form, posted again as it was
             return redirect(next_url)
         if is_locked:
@@ -320,4 +321,6 @@ def reauthenticate():
         field.errors = [*field.errors, message]
     form.reauth_password.data = ""
     form.reauth_code.data = ""
-    return render_template("auth/reauthenticate.html", form=form, action=action, carried=carried)
+    return render_template(
+        "auth/reauthenticate.html", form=form, action=action, carried=carried, retype=retype
+    )

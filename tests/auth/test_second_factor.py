@@ -262,6 +262,42 @@ def test_a_role_change_with_a_stale_confirmation_keeps_what_the_admin_typed(clie
     assert _actions(_user("admin").id, "user.role_add") == ["ok"]
 
 
+def test_a_stale_confirmation_never_puts_a_typed_password_in_the_page(client, world):
+    """Finding 13 of the December audit: the new account's password came back in a hidden input."""
+    login(client, "admin")
+    _age_sessions("admin", 20)
+    url = "/admin/usuarios/nuevo"
+    typed = {
+        "username": "persona.nueva", "display_name": "Persona Nueva", "role": "docente",
+        "school_code": world.school_b, "department_code": "",
+        "password": "Secret-Typed-Pass-991", "new_password": "Secret-Typed-Pass-992",
+        "confirm": "Secret-Typed-Pass-993",
+    }  # fmt: skip
+    page = client.post(url, data=typed)
+    assert page.status_code == 401
+    html = page.get_data(as_text=True)
+    assert "Secret-Typed-Pass" not in html
+    hidden = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', html)
+    carried = {name: value for name, value in hidden if name not in {"csrf_token", "next"}}
+    assert carried == {
+        "username": "persona.nueva", "display_name": "Persona Nueva", "role": "docente",
+        "school_code": world.school_b, "department_code": "", "reauth_retype": "1",
+    }  # fmt: skip
+    assert "la contraseña que escribió en el formulario no se conserva" in html
+
+    action = re.search(r'<form method="post" class="form" action="([^"]+)"', html).group(1)
+    action = action.replace("&amp;", "&")
+    confirm = {"reauth_password": PASSWORD, "reauth_code": totp_code("admin")}
+    response = client.post(action, data={**carried, **confirm})
+    assert response.status_code == 307 and response.location == url
+    page = client.post(url, data={**carried, **confirm})  # what the browser does with a 307
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "Escriba de nuevo la contraseña" in html
+    assert 'value="persona.nueva"' in html and 'value="Persona Nueva"' in html
+    assert _user("persona.nueva") is None
+
+
 def test_a_role_change_ends_the_accounts_sessions(app, client, world):
     teacher = app.test_client()
     login(teacher, "docente_b")
