@@ -21,6 +21,7 @@ from flask import current_app
 from sqlalchemy.orm.attributes import set_committed_value
 
 from salve.audit.operations import record
+from salve.auth import totp_keys
 from salve.auth.models import RecoveryCode, User
 from salve.db import utcnow
 from salve.extensions import db
@@ -46,19 +47,24 @@ def normalise_code(code: str) -> str:
     return "".join(ch for ch in (code or "").lower() if ch.isalnum())[:32]
 
 
+def secret_of(user: User) -> str | None:
+    """Return the user's base32 secret, decrypted (salve.auth.totp_keys); None if none."""
+    return totp_keys.unseal(user.totp_secret) if user.totp_secret else None
+
+
 def begin_enrolment(user: User) -> str:
     """Give ``user`` a new, unconfirmed secret (unless one is already waiting) and return it."""
     if user.totp_secret is None or user.totp_enabled_at is not None:
-        user.totp_secret = pyotp.random_base32()
+        user.totp_secret = totp_keys.seal(pyotp.random_base32())
         user.totp_enabled_at = None
         user.totp_last_step = None
-    return user.totp_secret
+    return secret_of(user)
 
 
 def provisioning_uri(user: User) -> str:
     """Return the otpauth:// address an authenticator app reads from the QR code."""
     issuer = current_app.config.get("TOTP_ISSUER", "SALVE")
-    return _totp(user.totp_secret).provisioning_uri(name=user.username, issuer_name=issuer)
+    return _totp(secret_of(user)).provisioning_uri(name=user.username, issuer_name=issuer)
 
 
 def qr_svg(user: User) -> str:
@@ -77,7 +83,10 @@ def _accept_totp(user: User, code: str, now: datetime) -> bool:
     digits = normalise_code(code)
     if not user.totp_secret or len(digits) != 6 or not digits.isdigit():
         return False
-    totp = _totp(user.totp_secret)
+    secret = secret_of(user)
+    if not totp_keys.is_sealed(user.totp_secret):
+        user.totp_secret = totp_keys.seal(secret)  # stored before encryption: encrypted now
+    totp = _totp(secret)
     current = totp.timecode(now)
     for step in range(current - VALID_WINDOW, current + VALID_WINDOW + 1):
         if user.totp_last_step is not None and step <= user.totp_last_step:

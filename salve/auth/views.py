@@ -239,7 +239,7 @@ def enrol():
         "auth/enrol.html",
         form=form,
         qr_svg=Markup(factor.qr_svg(user)),  # noqa: S704 -- drawn by segno: paths, no user text
-        secret=factor.grouped_secret(user.totp_secret),
+        secret=factor.grouped_secret(factor.secret_of(user)),
     )
 
 
