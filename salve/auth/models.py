@@ -178,11 +178,15 @@ class RecoveryCode(db.Model):
 
 
 class LoginThrottle(db.Model):
-    """Failed sign-ins per username, known or not, so lockout reveals nothing and spans workers."""
+    """Failed sign-ins per username, known or not, so lockout reveals nothing and spans workers.
+
+    Changed only by the atomic statements of ``salve.auth.lockout``.
+    """
 
     __tablename__ = "login_throttles"
 
-    #: What is counted, e.g. "user:docente".
+    #: What is counted: wrong passwords for a sign-in name ("user:docente") or wrong
+    #: second-factor codes for an account ("code:42").
     key: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
     #: Failures since the last success or lock.
     failure_count: Mapped[int] = mapped_column(default=0)

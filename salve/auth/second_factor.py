@@ -4,7 +4,10 @@ Gestores, supervisors, the national office and administrators see identities or 
 country, so a password alone does not sign them in: after it, a session stays *pending* until a
 code from an authenticator app (RFC 6238, 30-second steps, 6 digits) or a single-use recovery
 code is accepted. A code is accepted once: the step it belongs to is stored, and a code of that
-step or an earlier one is refused, so a code seen over someone's shoulder is already spent.
+step or an earlier one is refused, so a code seen over someone's shoulder is already spent. The
+step and a recovery code are spent by one conditional UPDATE each, so of several requests
+posting the same code at once exactly one is accepted (SECURITY.md item 32). Secrets are stored
+encrypted with ``SALVE_TOTP_KEY`` (``salve.auth.totp_keys``).
 """
 
 from __future__ import annotations
