@@ -75,6 +75,7 @@ def create_user_command(
 def init_app(app) -> None:
     """Register the ``salve`` command group and the commands of each domain."""
     from salve.api import cli as api_cli
+    from salve.auth import cli as auth_cli
     from salve.catalog import cli as catalog_cli
     from salve.demo import cli as demo_cli
     from salve.jobs import cli as jobs_cli
@@ -87,6 +88,7 @@ def init_app(app) -> None:
     demo_cli.register(salve_group)
     catalog_cli.register(salve_group)
     api_cli.register(salve_group)
+    auth_cli.register(salve_group)
     scoring_cli.register(salve_group)
     jobs_cli.register(salve_group)
     opendata_cli.register(salve_group)

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 import pyotp
 import sqlalchemy as sa
 
+from salve.auth import totp_keys
 from salve.auth.models import User
 from salve.auth.operations import create_user
 from salve.extensions import db
@@ -98,7 +99,7 @@ def make_user(
         **fields,
     )
     if enrol and user.needs_second_factor:
-        user.totp_secret = pyotp.random_base32()
+        user.totp_secret = totp_keys.seal(pyotp.random_base32())
         user.totp_enabled_at = datetime.now(UTC)
     return user
 
@@ -113,7 +114,7 @@ def totp_code(username: str, *, fresh: bool = True) -> str:
     if fresh:
         user.totp_last_step = None
         db.session.flush()
-    return pyotp.TOTP(user.totp_secret).now()
+    return pyotp.TOTP(totp_keys.unseal(user.totp_secret)).now()
 
 
 def local_time(delta: timedelta = timedelta(hours=-1)) -> str:

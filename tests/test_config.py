@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from cryptography.fernet import Fernet
 
 from salve import create_app
 from salve.config import ConfigurationError
+
+#: A key for the production apps these tests start (production refuses to start without one).
+TOTP_KEY = Fernet.generate_key().decode()
 
 
 def test_environment_variables_configure_the_app(monkeypatch, tmp_path):
@@ -31,6 +35,20 @@ def test_production_refuses_the_development_secret_key(monkeypatch, tmp_path):
         create_app()
 
 
+def test_production_refuses_to_start_without_a_totp_key(monkeypatch, tmp_path):
+    monkeypatch.setenv("SALVE_ENV", "production")
+    monkeypatch.setenv("SALVE_SECRET_KEY", "x" * 40)
+    monkeypatch.setenv("SALVE_DATABASE_URL", f"sqlite:///{tmp_path / 'x.db'}")
+    monkeypatch.delenv("SALVE_TOTP_KEY", raising=False)
+    with pytest.raises(ConfigurationError, match="SALVE_TOTP_KEY must be set in production"):
+        create_app()
+    monkeypatch.setenv("SALVE_TOTP_KEY", "not-a-fernet-key")
+    with pytest.raises(ConfigurationError, match="SALVE_TOTP_KEY must be Fernet keys"):
+        create_app()
+    monkeypatch.setenv("SALVE_TOTP_KEY", f"{TOTP_KEY},{Fernet.generate_key().decode()}")
+    assert create_app().config["ENV"] == "production"
+
+
 def test_production_refuses_a_database_with_demo_accounts(monkeypatch, tmp_path):
     from flask_migrate import upgrade
 
@@ -46,6 +64,7 @@ def test_production_refuses_a_database_with_demo_accounts(monkeypatch, tmp_path)
         db.engine.dispose()
     monkeypatch.setenv("SALVE_ENV", "production")
     monkeypatch.setenv("SALVE_SECRET_KEY", "x" * 40)
+    monkeypatch.setenv("SALVE_TOTP_KEY", TOTP_KEY)
     monkeypatch.setenv("SALVE_DATABASE_URL", url)
     with pytest.raises(ConfigurationError, match="demo accounts"):
         create_app()
@@ -54,6 +73,7 @@ def test_production_refuses_a_database_with_demo_accounts(monkeypatch, tmp_path)
 def test_production_sets_secure_cookies_and_hsts(monkeypatch, tmp_path):
     monkeypatch.setenv("SALVE_ENV", "production")
     monkeypatch.setenv("SALVE_SECRET_KEY", "x" * 40)
+    monkeypatch.setenv("SALVE_TOTP_KEY", TOTP_KEY)
     monkeypatch.setenv("SALVE_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
     app = create_app()
     assert app.config["SESSION_COOKIE_SECURE"] is True

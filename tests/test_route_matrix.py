@@ -153,8 +153,9 @@ MATRIX: dict[str, Route] = {
     ),
     "admin.remove_role": Route(
         "POST",
-        lambda w: f"/admin/usuarios/{_user_id('docente_b')}/roles/{_assignment_id('docente_b')}"
-        "/quitar",
+        lambda w: (
+            f"/admin/usuarios/{_user_id('docente_b')}/roles/{_assignment_id('docente_b')}/quitar"
+        ),
         frozenset({R.ADMIN}),
     ),
     "admin.reset_second_factor": Route(

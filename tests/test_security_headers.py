@@ -170,6 +170,7 @@ def _app_for(env: str, tmp_path):
         {
             "ENV": env,
             "SECRET_KEY": "a-long-random-secret-only-for-this-test",
+            "TOTP_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",  # a fixed test key
             "DATABASE_URL": f"sqlite:///{tmp_path / 'headers.db'}",
         }
     )

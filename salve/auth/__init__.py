@@ -7,6 +7,7 @@ from flask import Flask, g
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from salve.auth import totp_keys
 from salve.config import ConfigurationError
 from salve.extensions import db, login_manager
 
@@ -53,5 +54,6 @@ def init_app(app: Flask) -> None:
     login_manager.login_message = _l("Inicie sesión para continuar.")
     login_manager.login_message_category = "info"
     login_manager.session_protection = None  # sessions are server-side; see salve.auth.sessions
+    totp_keys.init_app(app)
     if app.config["ENV"] == "production":
         _refuse_demo_accounts_in_production(app)

@@ -39,8 +39,9 @@ class User(UserMixin, TimestampMixin, db.Model):
     last_login_at: Mapped[datetime | None] = mapped_column()
     #: Last password change; sessions begun before it are void.
     password_changed_at: Mapped[datetime | None] = mapped_column()
-    #: Base32 TOTP secret; set when enrolment begins, trusted once ``totp_enabled_at`` is set.
-    totp_secret: Mapped[str | None] = mapped_column(sa.String(64))
+    #: TOTP secret, encrypted with SALVE_TOTP_KEY (salve.auth.totp_keys; plain base32 before
+    #: that); set when enrolment begins, trusted once ``totp_enabled_at`` is set.
+    totp_secret: Mapped[str | None] = mapped_column(sa.String(255))
     #: When the user confirmed an authenticator app with a first code.
     totp_enabled_at: Mapped[datetime | None] = mapped_column()
     #: The 30-second step of the last accepted code: a code is accepted once (no replay).
@@ -177,11 +178,15 @@ class RecoveryCode(db.Model):
 
 
 class LoginThrottle(db.Model):
-    """Failed sign-ins per username, known or not, so lockout reveals nothing and spans workers."""
+    """Failed sign-ins per username, known or not, so lockout reveals nothing and spans workers.
+
+    Changed only by the atomic statements of ``salve.auth.lockout``.
+    """
 
     __tablename__ = "login_throttles"
 
-    #: What is counted, e.g. "user:docente".
+    #: What is counted: wrong passwords for a sign-in name ("user:docente") or wrong
+    #: second-factor codes for an account ("code:42").
     key: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
     #: Failures since the last success or lock.
     failure_count: Mapped[int] = mapped_column(default=0)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from flask import current_app
 from flask_babel import gettext as _
 
 from salve.audit.operations import record
+from salve.auth import lockout
 from salve.auth import roles as R
-from salve.auth.models import LoginThrottle, RoleAssignment, User
+from salve.auth.models import RoleAssignment, User
 from salve.auth.passwords import (
     DUMMY_HASH,
     hash_password,
@@ -43,12 +43,14 @@ def normalise_username(username: str) -> str:
 
 
 def authenticate(username: str, password: str) -> SignInResult:
-    """Check a sign-in attempt, counting failures per username whether or not it exists."""
+    """Check a sign-in attempt, counting failures per username whether or not it exists.
+
+    The attempt is counted before the password is hashed (``salve.auth.lockout``), so
+    concurrent guesses across workers never check more than the limit allows.
+    """
     username = normalise_username(username)[:64]
-    key = f"user:{username}"
-    now = utcnow()
-    throttle = db.session.get(LoginThrottle, key)
-    if throttle and throttle.locked_until and throttle.locked_until > now:
+    attempt = lockout.reserve(lockout.password_key(username))
+    if not attempt.is_allowed:
         # Refuse before hashing: a locked account costs the server nothing to attack.
         record("login", outcome="refused", reason="locked")
         return SignInResult(None, is_locked=True)
@@ -59,54 +61,48 @@ def authenticate(username: str, password: str) -> SignInResult:
         verify_password(DUMMY_HASH, password)  # the same cost for unknown and disabled accounts
         is_valid = False
     if is_valid:
-        if throttle is not None:
-            db.session.delete(throttle)
+        if user.needs_second_factor:
+            # Not signed in yet: earlier failures stay counted until the code is accepted too.
+            lockout.release(attempt)
+            if lockout.is_locked(lockout.code_key(user.id)):
+                # Told only to whoever knows the password: the code step is locked.
+                record("login", outcome="refused", reason="locked", user_id=user.id)
+                return SignInResult(None, is_locked=True)
+        else:
+            clear_failures(user)
         if needs_rehash(user.password_hash):
             user.password_hash = hash_password(password)
-        user.last_login_at = now
+        user.last_login_at = utcnow()
         record("login", "user", user.id, user_id=user.id)
         return SignInResult(user)
-    _count_failure(key, now)
     record("login", outcome="failed", user_id=user.id if user else None)
     return SignInResult(None)
 
 
-def count_second_factor_failure(user: User) -> bool:
-    """Count a wrong code against the user's sign-in name; return True when it is now locked.
+def reserve_code_attempt(user: User) -> lockout.Attempt:
+    """Count a second-factor code of ``user`` before it is checked; refused when locked.
 
-    Codes and passwords share one counter, so six guesses of either lock the account.
+    Codes count apart from passwords, and a correct password does not forget them, so six
+    wrong codes lock the second step even for someone who knows the password.
     """
-    now = utcnow()
-    _count_failure(f"user:{user.username}", now)
-    throttle = db.session.get(LoginThrottle, f"user:{user.username}")
-    return bool(throttle and throttle.locked_until and throttle.locked_until > now)
+    return lockout.reserve(lockout.code_key(user.id))
+
+
+def reserve_password_attempt(user: User) -> lockout.Attempt:
+    """Count a password typed again (re-authentication) before it is hashed."""
+    return lockout.reserve(lockout.password_key(user.username))
 
 
 def is_locked(user: User) -> bool:
-    """Tell whether the user's sign-in name is locked after too many failures."""
-    throttle = db.session.get(LoginThrottle, f"user:{user.username}")
-    return bool(throttle and throttle.locked_until and throttle.locked_until > utcnow())
+    """Tell whether the user's password or second-factor step is locked after failures."""
+    return lockout.is_locked(lockout.password_key(user.username)) or lockout.is_locked(
+        lockout.code_key(user.id)
+    )
 
 
 def clear_failures(user: User) -> None:
-    """Forget counted failures after a full success."""
-    throttle = db.session.get(LoginThrottle, f"user:{user.username}")
-    if throttle is not None:
-        db.session.delete(throttle)
-
-
-def _count_failure(key: str, now) -> None:
-    config = current_app.config
-    throttle = db.session.get(LoginThrottle, key)
-    if throttle is None or (throttle.locked_until and throttle.locked_until <= now):
-        if throttle is not None:
-            db.session.delete(throttle)
-            db.session.flush()
-        throttle = LoginThrottle(key=key, failure_count=0, first_failure_at=now)
-        db.session.add(throttle)
-    throttle.failure_count += 1
-    if throttle.failure_count >= config["LOGIN_MAX_FAILURES"]:
-        throttle.locked_until = now + config["LOGIN_LOCK_DURATION"]
+    """Forget counted failures of passwords and codes after a full success."""
+    lockout.clear(lockout.password_key(user.username), lockout.code_key(user.id))
 
 
 def change_password(user: User, current_password: str, new_password: str) -> None:

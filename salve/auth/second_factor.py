@@ -4,7 +4,10 @@ Gestores, supervisors, the national office and administrators see identities or 
 country, so a password alone does not sign them in: after it, a session stays *pending* until a
 code from an authenticator app (RFC 6238, 30-second steps, 6 digits) or a single-use recovery
 code is accepted. A code is accepted once: the step it belongs to is stored, and a code of that
-step or an earlier one is refused, so a code seen over someone's shoulder is already spent.
+step or an earlier one is refused, so a code seen over someone's shoulder is already spent. The
+step and a recovery code are spent by one conditional UPDATE each, so of several requests
+posting the same code at once exactly one is accepted (SECURITY.md item 32). Secrets are stored
+encrypted with ``SALVE_TOTP_KEY`` (``salve.auth.totp_keys``).
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ import pyotp
 import segno
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.orm.attributes import set_committed_value
 
 from salve.audit.operations import record
+from salve.auth import totp_keys
 from salve.auth.models import RecoveryCode, User
 from salve.db import utcnow
 from salve.extensions import db
@@ -45,19 +50,24 @@ def normalise_code(code: str) -> str:
     return "".join(ch for ch in (code or "").lower() if ch.isalnum())[:32]
 
 
+def secret_of(user: User) -> str | None:
+    """Return the user's base32 secret, decrypted (salve.auth.totp_keys); None if none."""
+    return totp_keys.unseal(user.totp_secret) if user.totp_secret else None
+
+
 def begin_enrolment(user: User) -> str:
     """Give ``user`` a new, unconfirmed secret (unless one is already waiting) and return it."""
     if user.totp_secret is None or user.totp_enabled_at is not None:
-        user.totp_secret = pyotp.random_base32()
+        user.totp_secret = totp_keys.seal(pyotp.random_base32())
         user.totp_enabled_at = None
         user.totp_last_step = None
-    return user.totp_secret
+    return secret_of(user)
 
 
 def provisioning_uri(user: User) -> str:
     """Return the otpauth:// address an authenticator app reads from the QR code."""
     issuer = current_app.config.get("TOTP_ISSUER", "SALVE")
-    return _totp(user.totp_secret).provisioning_uri(name=user.username, issuer_name=issuer)
+    return _totp(secret_of(user)).provisioning_uri(name=user.username, issuer_name=issuer)
 
 
 def qr_svg(user: User) -> str:
@@ -76,15 +86,38 @@ def _accept_totp(user: User, code: str, now: datetime) -> bool:
     digits = normalise_code(code)
     if not user.totp_secret or len(digits) != 6 or not digits.isdigit():
         return False
-    totp = _totp(user.totp_secret)
+    secret = secret_of(user)
+    if not totp_keys.is_sealed(user.totp_secret):
+        user.totp_secret = totp_keys.seal(secret)  # stored before encryption: encrypted now
+    totp = _totp(secret)
     current = totp.timecode(now)
     for step in range(current - VALID_WINDOW, current + VALID_WINDOW + 1):
         if user.totp_last_step is not None and step <= user.totp_last_step:
             continue
         if hmac.compare_digest(totp.generate_otp(step), digits):
-            user.totp_last_step = step
-            return True
+            return _spend_step(user, step)
     return False
+
+
+def _spend_step(user: User, step: int) -> bool:
+    """Record ``step`` as used unless another request already used it or a later one.
+
+    One conditional UPDATE: of several requests posting the same code at once, the database
+    lets exactly one change the row (the others wait for its commit, then match nothing).
+    """
+    spent = db.session.execute(
+        sa.update(User)
+        .where(
+            User.id == user.id,
+            sa.or_(User.totp_last_step.is_(None), User.totp_last_step < step),
+        )
+        .values(totp_last_step=step)
+        .execution_options(synchronize_session=False)
+    )
+    if spent.rowcount != 1:
+        return False
+    set_committed_value(user, "totp_last_step", step)
+    return True
 
 
 def confirm_enrolment(user: User, code: str, *, now: datetime | None = None) -> list[str] | None:
@@ -122,16 +155,20 @@ def verify(user: User, code: str, *, now: datetime | None = None) -> str | None:
     normalised = normalise_code(code)
     if len(normalised) != 10:
         return None
-    spare = db.session.scalar(
-        sa.select(RecoveryCode).where(
+    # One conditional UPDATE spends the code: of several requests posting it at once, exactly
+    # one changes the row (the others wait for its commit, then match nothing).
+    spent = db.session.execute(
+        sa.update(RecoveryCode)
+        .where(
             RecoveryCode.user_id == user.id,
             RecoveryCode.code_hash == _hash_recovery(normalised),
             RecoveryCode.used_at.is_(None),
         )
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
     )
-    if spare is None:
+    if spent.rowcount < 1:
         return None
-    spare.used_at = now
     record("second_factor.recovery_code", "user", user.id, user_id=user.id)
     return "recovery"
 

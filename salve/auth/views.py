@@ -20,7 +20,7 @@ from markupsafe import Markup
 
 from salve import ratelimit
 from salve.audit.operations import record
-from salve.auth import operations
+from salve.auth import lockout, operations
 from salve.auth import second_factor as factor
 from salve.auth.forms import (
     EnrolForm,
@@ -31,7 +31,7 @@ from salve.auth.forms import (
 )
 from salve.auth.models import AuthSession
 from salve.auth.passwords import verify_password
-from salve.auth.reauth import recent_auth_required
+from salve.auth.reauth import carried_fields, recent_auth_required
 from salve.auth.sessions import current_session, end_all_sessions, end_session, start_session
 from salve.db import utcnow
 from salve.web import writes_on_read
@@ -174,6 +174,9 @@ def second_factor():
         return refusal
     form = SecondFactorForm()
     if form.validate_on_submit():
+        attempt = operations.reserve_code_attempt(user)  # counted before it is compared
+        if not attempt.is_allowed:
+            return _refuse_locked(auth_session)
         method = factor.verify(user, form.code.data)
         if method is not None:
             _finish_sign_in(auth_session)
@@ -187,7 +190,7 @@ def second_factor():
                     "info",
                 )  # fmt: skip
             return redirect(_safe_next(request.args.get("next")))
-        if operations.count_second_factor_failure(user):
+        if lockout.has_locked(attempt):
             return _refuse_locked(auth_session)
         record("login.second_factor", "user", user.id, outcome="failed", user_id=user.id)
         form.code.errors = [_("El código no es correcto o ya fue usado. Espere el siguiente.")]
@@ -213,6 +216,9 @@ def enrol():
     factor.begin_enrolment(user)
     form = EnrolForm()
     if form.validate_on_submit():
+        attempt = operations.reserve_code_attempt(user)  # counted before it is compared
+        if not attempt.is_allowed:
+            return _refuse_locked(auth_session)
         codes = factor.confirm_enrolment(user, form.code.data)
         if codes is not None:
             _finish_sign_in(auth_session)
@@ -222,7 +228,7 @@ def enrol():
                 next_url=_safe_next(request.args.get("next")),
                 first_time=True,
             )
-        if operations.count_second_factor_failure(user):
+        if lockout.has_locked(attempt):
             return _refuse_locked(auth_session)
         form.code.errors = [
             _("El código no coincide. Revise que la hora de su teléfono sea la correcta y"
@@ -233,7 +239,7 @@ def enrol():
         "auth/enrol.html",
         form=form,
         qr_svg=Markup(factor.qr_svg(user)),  # noqa: S704 -- drawn by segno: paths, no user text
-        secret=factor.grouped_secret(user.totp_secret),
+        secret=factor.grouped_secret(factor.secret_of(user)),
     )
 
 
@@ -251,6 +257,31 @@ def new_recovery_codes():
     )
 
 
+def _check_reauth(user, form) -> tuple[tuple | None, bool]:
+    """Check the password (and code) typed again: (field and message of a problem, locked?).
+
+    Each is counted before it is checked, the password against the password counter and the
+    code against the code counter, as at sign-in (``salve.auth.lockout``).
+    """
+    attempt = operations.reserve_password_attempt(user)
+    if not attempt.is_allowed:
+        return None, True
+    if not verify_password(user.password_hash, form.reauth_password.data):
+        return (form.reauth_password, _("La contraseña no es correcta.")), lockout.has_locked(
+            attempt
+        )
+    lockout.release(attempt)
+    if not user.has_second_factor:
+        return None, False
+    attempt = operations.reserve_code_attempt(user)
+    if not attempt.is_allowed:
+        return None, True
+    if not factor.verify(user, form.reauth_code.data or ""):
+        problem = form.reauth_code, _("El código no es correcto o ya fue usado.")
+        return problem, lockout.has_locked(attempt)
+    return None, False
+
+
 @bp.route("/reautenticar", methods=["GET", "POST"])
 @login_required
 def reauthenticate():
@@ -259,30 +290,27 @@ def reauthenticate():
     user = current_user._get_current_object()
     next_url = _safe_next(request.args.get("next"))
     form = ReauthForm()
-    carried = [
-        (name, value)
-        for name, values in request.form.lists()
-        if name not in {"csrf_token", "reauth_password", "reauth_code"}
-        for value in values
-    ]
+    carried, retype = carried_fields(request.form)
     action = request.full_path.rstrip("?")
     refusal = _limit_codes(user)
     if refusal is not None:
         return refusal
     if form.validate_on_submit():
-        problem = None
-        if not verify_password(user.password_hash, form.reauth_password.data):
-            problem = form.reauth_password, _("La contraseña no es correcta.")
-        elif user.has_second_factor and not factor.verify(user, form.reauth_code.data or ""):
-            problem = form.reauth_code, _("El código no es correcto o ya fue usado.")
-        if problem is None:
+        problem, is_locked = _check_reauth(user, form)
+        if problem is None and not is_locked:
             auth_session.reauthenticated_at = utcnow()
             operations.clear_failures(user)
             record("reauth", "user", user.id)
             if request.args.get("replay") == "1":
+                if retype:
+                    flash(
+                        _("Escriba de nuevo la contraseña del formulario: por seguridad no se"
+                          " conservó mientras confirmaba su identidad."),
+                        "error",
+                    )  # fmt: skip
                 return redirect(next_url, code=307)  # the same form, posted again as it was
             return redirect(next_url)
-        if operations.count_second_factor_failure(user):
+        if is_locked:
             end_all_sessions(user.id, "locked")
             logout_user()
             record("reauth", "user", user.id, outcome="refused", user_id=user.id, reason="locked")
@@ -293,4 +321,6 @@ def reauthenticate():
         field.errors = [*field.errors, message]
     form.reauth_password.data = ""
     form.reauth_code.data = ""
-    return render_template("auth/reauthenticate.html", form=form, action=action, carried=carried)
+    return render_template(
+        "auth/reauthenticate.html", form=form, action=action, carried=carried, retype=retype
+    )

@@ -109,6 +109,36 @@ def test_wrong_codes_lock_the_account_like_wrong_passwords(client, world):
     assert _actions(_user("gestor_06").id, "login.second_factor").count("failed") == 5
 
 
+def test_the_password_again_does_not_forget_wrong_codes(client, world):
+    """Finding 4 of the December audit: 5 codes, the password again, 5 codes… never locked."""
+    _password_only(client, "gestor_06")
+    for _ in range(5):
+        assert client.post(CODE_PAGE, data={"code": "000000"}).status_code == 200
+    response = _password_only(client, "gestor_06")  # a new pending session, same password
+    assert response.status_code == 302 and response.location.startswith(CODE_PAGE)
+    response = client.post(CODE_PAGE, data={"code": "000000"})
+    assert response.status_code == 302 and response.location == "/ingresar"
+    assert "Demasiados intentos" in client.get("/ingresar").get_data(as_text=True)
+    # Locked for 30 minutes: the right password and the right code no longer sign in.
+    assert "Demasiados intentos" in login(client, "gestor_06").get_data(as_text=True)
+    assert client.get("/inicio").status_code == 302
+
+
+def test_a_correct_password_keeps_counting_wrong_codes_but_a_full_sign_in_clears_them(
+    app, client, world, monkeypatch
+):
+    monkeypatch.setitem(app.config["RATE_LIMITS"], "second-factor", (100, 300))
+    _password_only(client, "gestor_06")
+    for _ in range(5):
+        client.post(CODE_PAGE, data={"code": "000000"})
+    assert login(client, "gestor_06").status_code == 302  # password and the right code
+    client.post("/salir")
+    _password_only(client, "gestor_06")
+    for _ in range(5):  # counted from zero again: five more are not a lock
+        assert client.post(CODE_PAGE, data={"code": "000000"}).status_code == 200
+    assert client.post(CODE_PAGE, data={"code": totp_code("gestor_06")}).status_code == 302
+
+
 def test_a_pending_session_expires_after_ten_minutes(client, world):
     _password_only(client, "gestor_06")
     db.session.execute(
@@ -230,6 +260,42 @@ def test_a_role_change_with_a_stale_confirmation_keeps_what_the_admin_typed(clie
         sa.select(RoleAssignment.role).where(RoleAssignment.user_id == target.id)))  # fmt: skip
     assert roles == {"docente", "director"}
     assert _actions(_user("admin").id, "user.role_add") == ["ok"]
+
+
+def test_a_stale_confirmation_never_puts_a_typed_password_in_the_page(client, world):
+    """Finding 13 of the December audit: the new account's password came back in a hidden input."""
+    login(client, "admin")
+    _age_sessions("admin", 20)
+    url = "/admin/usuarios/nuevo"
+    typed = {
+        "username": "persona.nueva", "display_name": "Persona Nueva", "role": "docente",
+        "school_code": world.school_b, "department_code": "",
+        "password": "Secret-Typed-Pass-991", "new_password": "Secret-Typed-Pass-992",
+        "confirm": "Secret-Typed-Pass-993",
+    }  # fmt: skip
+    page = client.post(url, data=typed)
+    assert page.status_code == 401
+    html = page.get_data(as_text=True)
+    assert "Secret-Typed-Pass" not in html
+    hidden = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', html)
+    carried = {name: value for name, value in hidden if name not in {"csrf_token", "next"}}
+    assert carried == {
+        "username": "persona.nueva", "display_name": "Persona Nueva", "role": "docente",
+        "school_code": world.school_b, "department_code": "", "reauth_retype": "1",
+    }  # fmt: skip
+    assert "la contraseña que escribió en el formulario no se conserva" in html
+
+    action = re.search(r'<form method="post" class="form" action="([^"]+)"', html).group(1)
+    action = action.replace("&amp;", "&")
+    confirm = {"reauth_password": PASSWORD, "reauth_code": totp_code("admin")}
+    response = client.post(action, data={**carried, **confirm})
+    assert response.status_code == 307 and response.location == url
+    page = client.post(url, data={**carried, **confirm})  # what the browser does with a 307
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "Escriba de nuevo la contraseña" in html
+    assert 'value="persona.nueva"' in html and 'value="Persona Nueva"' in html
+    assert _user("persona.nueva") is None
 
 
 def test_a_role_change_ends_the_accounts_sessions(app, client, world):

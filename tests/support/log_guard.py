@@ -217,7 +217,12 @@ class LogGuard:
             if name != target.username and len(name.split()) >= 2:
                 self.register(PERSON_NAME, name)
             self.register(EMAIL, target.email)
-            self.register(TOTP_SECRET, getattr(target, "totp_secret", None))
+            secret = getattr(target, "totp_secret", None)
+            self.register(TOTP_SECRET, secret)
+            if secret:  # stored encrypted: the secret a log must never hold is the plain one
+                from salve.auth import totp_keys
+
+                self.register(TOTP_SECRET, totp_keys.unseal(secret))
 
         for model, listener in ((Student, student), (Incident, incident),
                                 (IncidentDraft, draft), (User, user)):  # fmt: skip
