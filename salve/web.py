@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 
-from flask import Response, abort, current_app, g, render_template, request
+from flask import Response, abort, current_app, g, render_template, request, session
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
@@ -138,6 +140,45 @@ def on_csrf_expired(handler):
         return view
 
     return decorator
+
+
+def csrf_token_merely_expired() -> bool:
+    """Tell whether the request's CSRF token is this session's and only too old.
+
+    Flask-WTF refuses a missing, forged, foreign and expired token alike; only the last is a
+    user who took too long, whose work a handler may keep. The checks are Flask-WTF's own
+    (``validate_csrf``): the signature is verified before the age, so an expired token is
+    one this server signed, and its payload must be this session's raw token.
+    """
+    config = current_app.config
+    field = config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+    token = request.form.get(field) or next(
+        (request.headers[name] for name in config.get("WTF_CSRF_HEADERS", ()) if
+         request.headers.get(name)),
+        None,
+    )  # fmt: skip
+    time_limit = config.get("WTF_CSRF_TIME_LIMIT", 3600)
+    raw = session.get(field)
+    if not token or not isinstance(raw, str) or time_limit is None:
+        return False
+    secret = config.get("WTF_CSRF_SECRET_KEY") or current_app.secret_key
+    serializer = URLSafeTimedSerializer(secret, salt="wtf-csrf-token")
+    try:
+        serializer.loads(token, max_age=time_limit)
+    except SignatureExpired as expired:
+        try:
+            signed = serializer.load_payload(expired.payload)
+        except BadData:
+            return False
+        return isinstance(signed, str) and hmac.compare_digest(signed, raw)
+    except BadData:
+        return False
+    return False  # a live token: refused for another reason (another session's, …)
+
+
+def refuse_csrf(error: CSRFError):
+    """Answer a refused CSRF token with the generic 400 page, keeping nothing."""
+    return _handle_http_error(error)
 
 
 def _handle_csrf_error(error: CSRFError):

@@ -182,3 +182,42 @@ def test_configured_languages_are_served(app, language):
     assert language in app.config["LANGUAGES"]
     if language != app.config["BABEL_DEFAULT_LOCALE"]:
         assert (TRANSLATIONS / language / "LC_MESSAGES" / "messages.mo").exists()
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/\t/evil.example",
+        "/\n/evil.example",
+        "/\r/evil.example",
+        "/\r\n/evil.example",
+        "//evil.example",
+        "https:evil.example",
+        "https://evil.example/",
+        "/\\evil.example",
+        "\\\\evil.example",
+        " /inicio",
+        "/ /evil.example",
+        "/%09/evil.example",
+    ],
+)
+def test_the_language_switch_never_sends_the_browser_off_site(app, client, target):
+    app.config["WTF_CSRF_ENABLED"] = True
+    try:
+        page = client.get("/ingresar").get_data(as_text=True)
+        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
+        response = client.post(
+            "/idioma", data={"lang": "en", "next": target, "csrf_token": token.group(1)}
+        )
+    finally:
+        app.config["WTF_CSRF_ENABLED"] = False
+    assert response.status_code == 302
+    location = response.headers["Location"]
+    assert location.startswith("/") and not location.startswith("//"), location
+    assert "evil" not in location.split("?")[0].lstrip("/").split("/")[0], location
+    assert "\\" not in location and not any(ch.isspace() for ch in location)
+
+
+def test_the_language_switch_goes_back_to_the_page_it_came_from(client):
+    response = client.post("/idioma", data={"lang": "en", "next": "/datos-abiertos?anio=2026"})
+    assert response.headers["Location"] == "/datos-abiertos?anio=2026"

@@ -1,5 +1,8 @@
 """Bearer tokens: create, revoke, list, and authenticate an API request with one.
 
+A token lives 90 days unless created for fewer or more (up to a year), and has a scope: ``read``
+(the default) answers only GET; ``read-write`` may also file reports and move alerts.
+
 The API authenticates only with ``Authorization: Bearer <token>``. It never reads the session
 cookie: the API is exempt from CSRF, so accepting the cookie would let any web page that a
 signed-in teacher visits post reports in their name.
@@ -17,7 +20,7 @@ from flask import g, request
 from flask_babel import gettext as _
 from sqlalchemy import orm
 
-from salve.api.models import ApiToken
+from salve.api.models import DEFAULT_LIFETIME, SCOPES, ApiToken
 from salve.audit.operations import record, record_now
 from salve.auth.models import User
 from salve.db import set_write_intent, utcnow, write_intended
@@ -27,6 +30,10 @@ from salve.extensions import db, login_manager
 TOUCH_INTERVAL = timedelta(seconds=60)
 #: Longer "tokens" are not ours; refuse them without hashing megabytes.
 MAX_TOKEN_LENGTH = 200
+#: The longest life a token may be given, in days: a token is a password that never changes.
+MAX_LIFETIME_DAYS = 365
+#: Methods a ``read`` token may use; any other changes something.
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class TokenError(ValueError):
@@ -45,18 +52,42 @@ def _user_named(username: str) -> User:
     return user
 
 
-def create_token(username: str, name: str = "") -> tuple[ApiToken, str]:
-    """Create a token acting as ``username``; return (row, token). Only the hash is kept."""
+def create_token(
+    username: str, name: str = "", *, scope: str = "read", days: int | None = None
+) -> tuple[ApiToken, str]:
+    """Create a token acting as ``username``; return (row, token). Only the hash is kept.
+
+    It lives ``days`` days (90 by default) and may only read unless ``scope`` is read-write.
+    """
     user = _user_named(username)
     if not user.is_enabled:
         raise TokenError(f"La cuenta «{user.username}» está desactivada.")
+    if scope not in SCOPES:
+        raise TokenError(f"El alcance debe ser «read» o «read-write», no «{scope}».")
+    lifetime = DEFAULT_LIFETIME if days is None else timedelta(days=days)
+    if not timedelta(days=1) <= lifetime <= timedelta(days=MAX_LIFETIME_DAYS):
+        raise TokenError(f"La duración debe ser de 1 a {MAX_LIFETIME_DAYS} días, no {days}.")
     token = secrets.token_urlsafe(32)
+    now = utcnow()
     row = ApiToken(
-        user_id=user.id, token_hash=hash_token(token), name=name.strip()[:80], created_at=utcnow()
+        user_id=user.id,
+        token_hash=hash_token(token),
+        name=name.strip()[:80],
+        created_at=now,
+        expires_at=now + lifetime,
+        scope=scope,
     )
     db.session.add(row)
     db.session.flush()
-    record("api_token.create", "api_token", row.id, for_user=user.id, name=row.name)
+    record(
+        "api_token.create",
+        "api_token",
+        row.id,
+        for_user=user.id,
+        name=row.name,
+        scope=scope,
+        days=lifetime.days,
+    )
     return row, token
 
 
@@ -71,14 +102,12 @@ def revoke_token(token_id: int) -> ApiToken:
     return row
 
 
-def tokens_of(username: str) -> list[ApiToken]:
-    """Return the tokens of ``username``, oldest first."""
-    user = _user_named(username)
-    return list(
-        db.session.scalars(
-            sa.select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id)
-        )
-    )
+def list_tokens(username: str | None = None) -> list[ApiToken]:
+    """Return every token, or ``username``'s, oldest first, with their accounts."""
+    query = sa.select(ApiToken).options(orm.joinedload(ApiToken.user)).order_by(ApiToken.id)
+    if username is not None:
+        query = query.where(ApiToken.user_id == _user_named(username).id)
+    return list(db.session.scalars(query))
 
 
 @dataclass(frozen=True)
@@ -88,6 +117,8 @@ class Refusal:
     message: str
     #: The ``error`` parameter of ``WWW-Authenticate`` (RFC 6750), "" when no token was sent.
     error: str = ""
+    #: 401 (no usable token) or 403 (a live token whose scope does not cover the request).
+    status: int = 401
 
 
 def _bearer_token() -> str | None:
@@ -126,11 +157,40 @@ def authenticate() -> User | Refusal:
             reason="unknown" if row is None else ("revoked" if row.revoked_at else "disabled"),
         )
         return Refusal(_("El token de acceso no es válido o fue revocado."), "invalid_token")
+    refusal = _beyond_lifetime_or_scope(row)
+    if refusal is not None:
+        return refusal
     user = row.user
     if row.last_used_at is None or utcnow() - row.last_used_at >= TOUCH_INTERVAL:
         _touch(row.id)
     g._login_user = user  # flask_login.current_user; see the module docstring
     return user
+
+
+def _beyond_lifetime_or_scope(row: ApiToken) -> Refusal | None:
+    """Refuse (and audit) an expired token, or a read token on a request that writes."""
+    if row.expires_at <= utcnow():
+        reason = "expired"
+        message = _("El token de acceso caducó; pida uno nuevo a un administrador.")
+        refusal = Refusal(message, "invalid_token")
+    elif not row.may_write and request.method not in READ_METHODS:
+        reason = "read_only"
+        message = _(
+            "Este token es de solo lectura: no puede registrar ni cambiar nada. "
+            "Pida a un administrador un token de lectura y escritura."
+        )
+        refusal = Refusal(message, "insufficient_scope", status=403)
+    else:
+        return None
+    record_now(
+        "api.token_refused",
+        "api_token",
+        row.id,
+        outcome="refused",
+        user_id=row.user_id,
+        reason=reason,
+    )
+    return refusal
 
 
 def _touch(token_id: int) -> None:

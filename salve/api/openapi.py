@@ -525,10 +525,20 @@ RESPONSES = {
         "NUL character or a lone surrogate (which no database stores)."
     ),
     "Unauthorized": _error(
-        "No token, or an unknown or revoked one, or a disabled account.",
-        **{"WWW-Authenticate": '`Bearer`, with `error="invalid_token"` for a bad token.'},
+        "No token, or an unknown, expired or revoked one, or a disabled account.",
+        **{
+            "WWW-Authenticate": '`Bearer`, with `error="invalid_token"` for a bad, expired or '
+            "revoked token."
+        },
     ),
     "Forbidden": _error("The caller's role may not do this."),
+    "ForbiddenOrReadOnly": _error(
+        "The caller's role may not do this, or the token is read-only (scope `read`): every "
+        "write needs a `read-write` token. Nothing is stored.",
+        **{
+            "WWW-Authenticate": 'For a read-only token: `Bearer error="insufficient_scope"`.',
+        },
+    ),
     "NotFound": _error("No such record, or outside the caller's scope (not told apart)."),
     "Conflict": _error("The idempotency key was already used by another account's report."),
     "TooLarge": _error("The body exceeds the server's limit (2 MB by default)."),
@@ -1175,7 +1185,9 @@ PATHS["/audit"] = {
 
 # Every route but this document is rate-limited (salve.ratelimit).
 for _path, _item in PATHS.items():
-    for _operation in _item.values():
+    for _method, _operation in _item.items():
+        if _method != "get" and _operation.get("security") != []:
+            _operation["responses"]["403"] = _resp("ForbiddenOrReadOnly")  # read tokens
         if _operation["operationId"] != "openapi":
             _operation["responses"]["429"] = _resp("TooManyRequests")
         _operation["responses"]["503"] = _resp("Unavailable")  # every route reads the database
@@ -1206,7 +1218,16 @@ DOCUMENT = {
             "bearerAuth": {
                 "type": "http",
                 "scheme": "bearer",
-                "description": "A token from `salve token create`.",
+                "description": (
+                    "A token from `flask --app app salve token create USER [--scope read|"
+                    "read-write] [--days N]`. A token acts as its account (the account's roles "
+                    "and scope apply) and expires after 90 days unless created for 1 to 365; "
+                    'an expired or revoked one answers 401 with `error="invalid_token"`. '
+                    "Its scope is `read` (the default: GET only; any write answers 403 with "
+                    '`error="insufficient_scope"`) or `read-write`. Administrators list tokens '
+                    "with `salve token list [--user NAME]` (never the token itself) and revoke "
+                    "them with `salve token revoke ID`."
+                ),
             }
         },
         "schemas": SCHEMAS,

@@ -95,7 +95,9 @@ def _authenticate():
     result = authenticate()
     if isinstance(result, Refusal):
         challenge = "Bearer" + (f' error="{result.error}"' if result.error else "")
-        return error_response(401, [(None, result.message)], {"WWW-Authenticate": challenge})
+        return error_response(
+            result.status, [(None, result.message)], {"WWW-Authenticate": challenge}
+        )
     # Per token, named by a prefix of the hash it is stored under (never the token itself).
     return ratelimit.enforce("api", hash_token(_bearer_token())[:32])
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from flask import (
     Blueprint,
     current_app,
@@ -34,6 +32,7 @@ from salve.auth.passwords import verify_password
 from salve.auth.reauth import carried_fields, recent_auth_required
 from salve.auth.sessions import current_session, end_all_sessions, end_session, start_session
 from salve.db import utcnow
+from salve.urls import local_path_or
 from salve.web import writes_on_read
 
 bp = Blueprint("auth", __name__)
@@ -41,11 +40,7 @@ bp = Blueprint("auth", __name__)
 
 def _safe_next(target: str | None) -> str:
     """Return ``target`` if it is a path on this site, else the home page."""
-    if target and target.startswith("/") and not target.startswith("//"):
-        parts = urlsplit(target)
-        if not parts.scheme and not parts.netloc and "\\" not in target:
-            return target
-    return url_for("main.home")
+    return local_path_or(target, url_for("main.home"))
 
 
 @bp.route("/ingresar", methods=["GET", "POST"])

@@ -42,7 +42,7 @@ from salve.incidents.validation import MAX_NARRATIVE
 from salve.pagination import page_number
 from salve.schools import queries as school_queries
 from salve.schools.models import School
-from salve.web import on_csrf_expired, writes_on_read
+from salve.web import csrf_token_merely_expired, on_csrf_expired, refuse_csrf, writes_on_read
 
 bp = Blueprint("incidents", __name__, url_prefix="/incidentes")
 
@@ -114,8 +114,12 @@ def handle_expired_form(error):
     """Keep what was typed when the form's CSRF token expired: save a draft, show the form again.
 
     Wired by ``on_csrf_expired``; runs only for signed-in users. The answer is 200 so that the
-    request's commit keeps the draft; the re-rendered form carries a fresh token.
+    request's commit keeps the draft; the re-rendered form carries a fresh token. A token that
+    is missing, forged or another session's is refused and nothing is kept: that is a post from
+    another site, not a teacher who took too long.
     """
+    if not csrf_token_merely_expired():
+        return refuse_csrf(error)
     message = _(
         "Su sesión de formulario caducó; revisamos y guardamos lo escrito, vuelva a enviar."
     )
@@ -132,7 +136,7 @@ def handle_expired_form(error):
             notice=_("Su sesión de formulario caducó; revise lo escrito y vuelva a enviar."),
         )
     if not current_user.has_role(*REPORTERS) or not reporting_school_ids(current_user):
-        abort(400)
+        return refuse_csrf(error)
     schools = _reporting_schools()
     payload = _typed_payload(schools)
     save_draft(current_user, payload)

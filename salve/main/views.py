@@ -8,6 +8,7 @@ from flask_login import current_user, login_required
 from salve.auth import roles as R
 from salve.extensions import db
 from salve.main import queries
+from salve.urls import local_path_or
 
 bp = Blueprint("main", __name__)
 
@@ -48,10 +49,8 @@ def set_language():
 
 
 def _back_here() -> str:
-    target = request.form.get("next", "")
-    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("main.index")
+    """Return the page the switch was posted from, if it is on this site."""
+    return local_path_or(request.form.get("next"), url_for("main.index"))
 
 
 @bp.route("/salud")

@@ -18,6 +18,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from salve.alerts.presenting import alert_ref, case_ref
+from salve.urls import is_local_path
 
 SUBJECT_PREFIX = "SALVE: "
 #: How many alert references a digest lists; the counts by rule always cover them all.
@@ -56,13 +57,7 @@ def absolute_link(path: str) -> str:
 
 def is_internal_path(path) -> bool:
     """Tell whether ``path`` is a path inside SALVE (never another site or a script URL)."""
-    return (
-        isinstance(path, str)
-        and path.startswith("/")
-        and not path.startswith("//")
-        and "\\" not in path
-        and not any(ch.isspace() for ch in path)
-    )
+    return is_local_path(path)
 
 
 def locale_for(language: str | None) -> str:

@@ -7,11 +7,16 @@ geography and the school codes) and returns a ``ValidationResult``; writing is s
 
 from __future__ import annotations
 
+import csv
 import io
 import re
+import sys
+import unicodedata
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +54,12 @@ STUDENT_COLUMNS = [
 MAX_ENROLMENT = 50_000
 MIN_AGE, MAX_AGE = 2, 30
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-_PARSER_LINE = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+_PARSER_LINE = re.compile(r"Expected ([0-9]+) fields in line ([0-9]+), saw ([0-9]+)")
+_SKIPPED_LINE = re.compile(r"Skipping line ([0-9]+): expected ([0-9]+) fields, saw ([0-9]+)")
+#: Unicode categories no value may contain: controls (tab, CR and LF too), invisible format
+#: characters (zero-width joiners, direction overrides such as U+202E, a BOM inside the text)
+#: and line or paragraph separators. They make two different values look the same.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
 #: Builds the reasons of the rows of a mask; reasons are only formatted for rows that fail.
 Reason = Callable[[pd.Series], pd.Series]
 
@@ -132,17 +142,34 @@ def read_rows(source: Path | bytes, expected: list[str]) -> tuple[pd.DataFrame, 
         return empty, [Problem(None, None, reason)]
     header = text.lstrip("\ufeff").split("\n", 1)[0]
     separator = ";" if header.count(";") > header.count(",") else ","
+    width = len(next(csv.reader([header.rstrip("\r")], delimiter=separator), []))
     try:
-        frame = pd.read_csv(
-            io.StringIO(text),
-            sep=separator,
-            dtype=str,
-            keep_default_na=False,
-            skip_blank_lines=False,
-        )
+        # The header is read as a row like the others, with the width of the header: a first
+        # data row with an extra field would otherwise become the index and shift every column.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", pd.errors.ParserWarning)
+            frame = pd.read_csv(
+                io.StringIO(text.lstrip("\ufeff")),
+                sep=separator,
+                header=None,
+                names=range(width),
+                index_col=False,
+                dtype=str,
+                keep_default_na=False,
+                skip_blank_lines=False,
+                on_bad_lines="warn",
+            )
     except pd.errors.ParserError as error:
         return empty, [_parser_problem(error)]
-    frame.columns = [str(name).strip().lower() for name in frame.columns]
+    too_long = [
+        Problem(int(line), None, f"tiene {seen} campos y la cabecera {expected_width}")
+        for warning in caught
+        for line, expected_width, seen in _SKIPPED_LINE.findall(str(warning.message))
+    ]
+    if too_long:
+        return empty, too_long
+    frame.columns = [str(name).strip().lower() for name in frame.iloc[0].fillna("")]
+    frame = frame.iloc[1:].reset_index(drop=True)
     problems = []
     missing = [name for name in expected if name not in frame.columns]
     extra = [name for name in frame.columns if name not in expected]
@@ -163,6 +190,13 @@ def read_rows(source: Path | bytes, expected: list[str]) -> tuple[pd.DataFrame, 
     frame = frame[frame[expected].ne("").any(axis=1)].reset_index(drop=True)
     if frame.empty:
         return empty, [Problem(None, None, "el archivo no tiene filas de datos")]
+    # Checking every value for invisible characters costs a second per column of a national
+    # roll; one look at the text (str.isprintable is False for every such character, and for
+    # a few harmless ones) says whether any value may hold one. Line ends separate rows, and
+    # are inside a value only where it is quoted.
+    frame.attrs["may_hide_characters"] = (
+        '"' in text or not text.replace("\r\n", "\n").replace("\n", "").isprintable()
+    )
     return frame, []
 
 
@@ -225,6 +259,19 @@ class _Checks:
             self.frame[column].str.len() > length, column, f"tiene más de {length} caracteres"
         )
 
+    def visible(self, *columns: str) -> None:
+        """Flag values holding an invisible or control character, naming the first one."""
+        if not self.frame.attrs.get("may_hide_characters", True):
+            return
+        pattern = invisible_characters()
+        for column in columns:
+            values = self.frame[column]
+            self.flag(
+                values.str.contains(pattern, regex=True),
+                column,
+                lambda mask, values=values: values[mask].map(_invisible_reason),
+            )
+
     def unique(self, column: str, label: str) -> None:
         """Flag every line whose value of ``column`` appears on another line too."""
         values = self.frame[column]
@@ -262,6 +309,26 @@ class _Checks:
         )
         valid = pd.DataFrame(valid_columns)[~invalid].reset_index(drop=True)
         return ValidationResult(valid, [], problems, len(self.frame))
+
+
+@cache
+def invisible_characters() -> str:
+    """Return a regular expression matching one character of ``_INVISIBLE_CATEGORIES``."""
+    ranges: list[list[int]] = []
+    for point in range(sys.maxunicode + 1):
+        if unicodedata.category(chr(point)) in _INVISIBLE_CATEGORIES:
+            if ranges and ranges[-1][1] == point - 1:
+                ranges[-1][1] = point
+            else:
+                ranges.append([point, point])
+    return "[" + "".join(f"\\U{first:08x}-\\U{last:08x}" for first, last in ranges) + "]"
+
+
+def _invisible_reason(value: str) -> str:
+    point = next(ch for ch in value if unicodedata.category(ch) in _INVISIBLE_CATEGORIES)
+    name = unicodedata.name(point, "")
+    shown = f"U+{ord(point):04X}" + (f" ({name})" if name else "")
+    return f"tiene un carácter invisible o de control, {shown}: escriba el texto de nuevo"
 
 
 def fold(values: pd.Series) -> pd.Series:
@@ -314,9 +381,10 @@ def validate_schools(source: Path | bytes) -> ValidationResult:
     if problems:
         return ValidationResult(pd.DataFrame(), problems)
     checks = _Checks(frame)
+    checks.visible(*SCHOOL_COLUMNS)
     checks.required(*SCHOOL_COLUMNS)
     checks.flag(
-        ~frame["codigo"].str.fullmatch(r"\d{5}"),
+        ~frame["codigo"].str.fullmatch(r"[0-9]{5}"),
         "codigo",
         _quoted("el código debe tener 5 dígitos, no", frame["codigo"]),
     )
@@ -337,7 +405,7 @@ def validate_schools(source: Path | bytes) -> ValidationResult:
     places = _resolve_places(frame, checks, geography_frame())
     enrolment = {}
     for column in ("matricula_f", "matricula_m"):
-        is_number = frame[column].str.fullmatch(r"\d{1,9}")
+        is_number = frame[column].str.fullmatch(r"[0-9]{1,9}")
         checks.flag(
             ~is_number,
             column,
@@ -369,7 +437,7 @@ def _resolve_places(frame: pd.DataFrame, checks: _Checks, geography: pd.DataFram
         "department_id"
     ]
     raw = frame["departamento"]
-    code = raw.where(~raw.str.fullmatch(r"\d{1,2}"), raw.str.zfill(2))
+    code = raw.where(~raw.str.fullmatch(r"[0-9]{1,2}"), raw.str.zfill(2))
     department_id = code.map(by_code).fillna(fold(raw).map(by_name))
     checks.flag(department_id.isna(), "departamento", _quoted("departamento desconocido", raw))
     department_names = departments.set_index("department_id")["department_name"]
@@ -475,9 +543,18 @@ def validate_students(source: Path | bytes, today: date | None = None) -> Valida
     if problems:
         return ValidationResult(pd.DataFrame(), problems)
     checks = _Checks(frame)
+    checks.visible(*STUDENT_COLUMNS)
     checks.required(*STUDENT_COLUMNS)
     checks.flag(
-        ~frame["nie"].str.fullmatch(r"\d{1,20}"),
+        frame["nie"].str.fullmatch(r"\d{1,20}") & ~frame["nie"].str.fullmatch(r"[0-9]{1,20}"),
+        "nie",
+        _quoted(
+            "el NIE debe llevar los dígitos 0 a 9 del teclado, no de ancho completo ni árabes:",
+            frame["nie"],
+        ),
+    )
+    checks.flag(
+        ~frame["nie"].str.fullmatch(r"[0-9]{1,20}"),
         "nie",
         _quoted("el NIE debe tener solo dígitos (hasta 20), no", frame["nie"]),
     )
@@ -554,9 +631,9 @@ def _parse_dates_by_parts(
 ) -> pd.Series:
     """Parse the dates the fast formats missed, flagging those in neither format."""
     subset = raw[failed]
-    parts = subset.str.extract(r"^(?P<year>\d{4})-(?P<month>\d{1,2})-(?P<day>\d{1,2})$").fillna(
-        subset.str.extract(r"^(?P<day>\d{1,2})/(?P<month>\d{1,2})/(?P<year>\d{4})$")
-    )
+    parts = subset.str.extract(
+        r"^(?P<year>[0-9]{4})-(?P<month>[0-9]{1,2})-(?P<day>[0-9]{1,2})$"
+    ).fillna(subset.str.extract(r"^(?P<day>[0-9]{1,2})/(?P<month>[0-9]{1,2})/(?P<year>[0-9]{4})$"))
     unreadable = parts["year"].isna().reindex(raw.index, fill_value=False)
     checks.flag(
         unreadable,

@@ -24,13 +24,14 @@ from tests.factories import local_time, report_payload
 DOC = document()
 
 
-def token_for(username: str, name: str = "pruebas") -> str:
+def token_for(username: str, name: str = "pruebas", scope: str = "read-write") -> str:
     """Create a bearer token for a seeded account (inside the test's outer transaction).
 
     Committed (a savepoint, in the tests) so that a request that rolls back its own work, such
-    as an audited refusal, does not take the token with it.
+    as an audited refusal, does not take the token with it. Read-write unless told otherwise,
+    so that the tests that file reports or move alerts may do so.
     """
-    _row, token = create_token(username, name)
+    _row, token = create_token(username, name, scope=scope)
     db.session.commit()
     return token
 

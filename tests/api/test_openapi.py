@@ -53,3 +53,20 @@ def test_every_operation_documents_its_parameters_and_errors():
                     assert segment.strip("{}") in names, (path, method)
             if operation.get("security") != []:  # public: this document and open data
                 assert "401" in operation["responses"], (path, method)
+
+
+def test_tokens_lifetime_and_scope_are_documented():
+    scheme = DOC["components"]["securitySchemes"]["bearerAuth"]["description"]
+    for words in ("90 days", "`read-write`", "403", "401", "salve token list", "revoke"):
+        assert words in scheme, words
+    writes = [
+        (path, method)
+        for path, item in DOC["paths"].items()
+        for method, operation in item.items()
+        if method != "get" and operation.get("security") != []
+    ]
+    assert writes  # filing a report, moving an alert
+    for path, method in writes:
+        forbidden = DOC["paths"][path][method]["responses"]["403"]
+        assert forbidden == {"$ref": "#/components/responses/ForbiddenOrReadOnly"}, (path, method)
+    assert "read-only" in DOC["components"]["responses"]["ForbiddenOrReadOnly"]["description"]

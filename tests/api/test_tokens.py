@@ -12,7 +12,7 @@ from salve.api.models import ApiToken
 from salve.auth.models import User
 from salve.db import utcnow
 from salve.extensions import db
-from tests.api.conftest import assert_error_shape, audit_actions, token_for
+from tests.api.conftest import assert_error_shape, audit_actions, report, stored, token_for
 
 
 def _user(username: str) -> User:
@@ -36,7 +36,7 @@ def test_create_prints_the_token_last_and_stores_only_its_hash(runner, world):
 def test_list_and_revoke(runner, world, client):
     token = runner.invoke(args=["salve", "token", "create", "director_a"]).output.split()[-1]
     row = db.session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
-    listed = runner.invoke(args=["salve", "token", "list", "director_a"])
+    listed = runner.invoke(args=["salve", "token", "list", "--user", "director_a"])
     assert listed.exit_code == 0
     assert f"\n{row.id}\t" in listed.output
     assert token not in listed.output and row.token_hash not in listed.output
@@ -55,7 +55,10 @@ def test_list_and_revoke(runner, world, client):
     ("args", "words"),
     [
         (["create", "nadie"], "No existe el usuario"),
-        (["list", "nadie"], "No existe el usuario"),
+        (["list", "--user", "nadie"], "No existe el usuario"),
+        (["create", "docente_a", "--days", "0"], "La duración debe ser de 1 a 365 días"),
+        (["create", "docente_a", "--days", "366"], "La duración debe ser de 1 a 365 días"),
+        (["create", "docente_a", "--scope", "admin"], "'admin' is not one of"),
         (["revoke", "999999"], "No existe el token"),
     ],
 )
@@ -140,3 +143,94 @@ def test_last_used_is_written_at_most_once_a_minute(client, world):
     client.get("/api/v1/catalog", headers=headers)
     db.session.refresh(row)
     assert row.last_used_at > utcnow() - timedelta(minutes=1)
+
+
+def _row(token: str) -> ApiToken:
+    return db.session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+
+
+def _created(runner, *args: str) -> str:
+    result = runner.invoke(args=["salve", "token", "create", *args])
+    assert result.exit_code == 0, result.output
+    return result.output.split()[-1]
+
+
+def test_a_token_lives_ninety_days_and_reads_only_unless_told_otherwise(runner, world):
+    plain = _row(_created(runner, "docente_a"))
+    assert plain.scope == "read"
+    assert plain.expires_at - plain.created_at == timedelta(days=90)
+    short = _row(_created(runner, "docente_a", "--days", "7", "--scope", "read-write"))
+    assert short.scope == "read-write"
+    assert short.expires_at - short.created_at == timedelta(days=7)
+    event = audit_actions("api_token.create")[-1]
+    assert event.detail["scope"] == "read-write" and event.detail["days"] == 7
+
+
+def test_an_expired_token_is_refused(client, world):
+    token = token_for("docente_a")
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/v1/catalog", headers=headers).status_code == 200
+    _row(token).expires_at = utcnow() - timedelta(seconds=1)
+    db.session.commit()
+    response = client.get("/api/v1/catalog", headers=headers)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+    assert_error_shape(response)
+    assert "caducó" in response.json["errors"][0]["message"]
+    refusal = audit_actions("api.token_refused")[-1]
+    assert refusal.detail["reason"] == "expired" and refusal.user_id == _user("docente_a").id
+
+
+def test_a_revoked_token_is_refused_even_before_it_expires(runner, client, world):
+    token = token_for("docente_a")
+    assert runner.invoke(args=["salve", "token", "revoke", str(_row(token).id)]).exit_code == 0
+    response = client.get("/api/v1/catalog", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401
+    assert "revocado" in response.json["errors"][0]["message"]
+
+
+def test_a_read_token_reads_but_writes_nothing(api, runner, world):
+    token = _created(runner, "docente_a", "--name", "tablero")
+    assert api.get("/api/v1/catalog", token=token).status_code == 200
+    assert api.get(f"/api/v1/schools/{world.school_a}/students", token=token).status_code == 200
+    before = stored()
+    response = api.post("/api/v1/incidents", token=token, json=report(world))
+    assert response.status_code == 403
+    assert response.headers["WWW-Authenticate"] == 'Bearer error="insufficient_scope"'
+    assert "solo lectura" in response.json["errors"][0]["message"]
+    assert stored() == before
+    refusal = audit_actions("api.token_refused")[-1]
+    assert refusal.detail["reason"] == "read_only" and refusal.user_id == _user("docente_a").id
+
+
+def test_a_read_write_token_files_a_report(api, runner, world):
+    token = _created(runner, "docente_a", "--scope", "read-write")
+    before = stored()
+    response = api.post("/api/v1/incidents", token=token, json=report(world))
+    assert response.status_code == 201, response.json
+    assert stored()[0] == before[0] + 1
+
+
+def test_the_list_shows_every_token_and_never_one_secret(runner, client, world):
+    tokens = [
+        _created(runner, "docente_a", "--name", "app móvil"),
+        _created(runner, "director_a", "--scope", "read-write", "--days", "30"),
+    ]
+    client.get("/api/v1/catalog", headers={"Authorization": f"Bearer {tokens[0]}"})
+    runner.invoke(args=["salve", "token", "revoke", str(_row(tokens[1]).id)])
+    listed = runner.invoke(args=["salve", "token", "list"])
+    assert listed.exit_code == 0, listed.output
+    header, *lines = listed.output.splitlines()
+    assert header.split("\t") == [
+        "id", "usuario", "hash", "alcance", "nombre", "creado", "caduca", "último uso", "revocado"
+    ]  # fmt: skip
+    rows = {line.split("\t")[0]: line.split("\t") for line in lines}
+    first, second = (rows[str(_row(token).id)] for token in tokens)
+    assert first[1:5] == ["docente_a", _row(tokens[0]).token_hash[:8] + "…", "read", "app móvil"]
+    assert first[7] != "-" and first[8] == "-"  # used, not revoked
+    assert second[1] == "director_a" and second[3] == "read-write" and second[8] != "-"
+    for token in tokens:
+        assert token not in listed.output
+        assert _row(token).token_hash not in listed.output
+    only = runner.invoke(args=["salve", "token", "list", "--user", "director_a"])
+    assert str(_row(tokens[1]).id) in only.output and "docente_a" not in only.output

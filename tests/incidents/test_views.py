@@ -301,27 +301,81 @@ def test_drafts_are_saved_listed_reopened_and_gone_once_filed(client, login_as, 
     _page(client, "/incidentes/nuevo?borrador=borrador-00000001", 404)
 
 
+def _csrf_token(app, client, *, age: int = 0, raw: str | None = None) -> str:
+    """Return a CSRF token for the client's session (or for ``raw``), signed ``age`` s ago."""
+    from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+
+    class SignedEarlier(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return super().get_timestamp() - age
+
+    client.get("/incidentes/nuevo")  # gives the session its raw token
+    with client.session_transaction() as session:
+        raw = raw if raw is not None else session["csrf_token"]
+    secret = app.config.get("WTF_CSRF_SECRET_KEY") or app.secret_key
+    return URLSafeTimedSerializer(secret, salt="wtf-csrf-token", signer=SignedEarlier).dumps(raw)
+
+
+def _post_with_csrf(app, client, data: dict):
+    app.config["WTF_CSRF_ENABLED"] = True
+    try:
+        return client.post("/incidentes/nuevo", data=data)
+    finally:
+        app.config["WTF_CSRF_ENABLED"] = False
+
+
+def _draft(key: str) -> IncidentDraft | None:
+    return db.session.scalar(sa.select(IncidentDraft).where(IncidentDraft.idempotency_key == key))
+
+
 def test_an_expired_csrf_token_keeps_the_report_as_a_draft(app, client, login_as, world):
     login_as("docente_a")
     app.config["WTF_CSRF_ENABLED"] = True
     try:
-        response = client.post(
-            "/incidentes/nuevo", data=_form(world, key="caducado-00000001", csrf_token="viejo")
-        )
+        expired = _csrf_token(app, client, age=app.config.get("WTF_CSRF_TIME_LIMIT", 3600) + 60)
     finally:
         app.config["WTF_CSRF_ENABLED"] = False
+    response = _post_with_csrf(
+        app, client, _form(world, key="caducado-00000001", csrf_token=expired)
+    )
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert "Su sesión de formulario caducó" in page
     assert "le quitaron la refacción" in page and 'value="caducado-00000001"' in page
     assert re.search(r'name="csrf_token" value="[^"]+"', page)
-    draft = db.session.scalar(
-        sa.select(IncidentDraft).where(IncidentDraft.idempotency_key == "caducado-00000001")
-    )
+    draft = _draft("caducado-00000001")
     assert draft is not None and draft.data["narrative"].startswith("En el recreo")
     assert not db.session.scalar(
         sa.select(Incident).where(Incident.idempotency_key == "caducado-00000001")
     )
+
+
+@pytest.mark.parametrize("token", ["missing", "empty", "forged", "other_session", "other_key"])
+def test_a_post_without_a_live_token_of_this_session_saves_no_draft(
+    app, client, login_as, world, token
+):
+    """A cross-site POST carries no token, or one it made up or took from another session."""
+    login_as("docente_a")
+    app.config["WTF_CSRF_ENABLED"] = True
+    try:
+        values = {
+            "missing": None,
+            "empty": "",
+            "forged": "ImFiYyI.aGVsbG8.bm90LXNpZ25lZA",
+            # Signed by this server, expired, but for another browser's session.
+            "other_session": _csrf_token(app, client, age=7200, raw="0" * 40),
+            # Expired and for this session, but signed with another key.
+            "other_key": _csrf_token(app, client, age=7200).rsplit(".", 1)[0] + ".ZmFrZQ",
+        }
+    finally:
+        app.config["WTF_CSRF_ENABLED"] = False
+    key = f"forjado-{token}"[:24].ljust(16, "0")
+    response = _post_with_csrf(app, client, _form(world, key=key, csrf_token=values[token]))
+    assert response.status_code == 400
+    assert "le quitaron la refacción" not in response.get_data(as_text=True)
+    assert _draft(key) is None
+    assert count(IncidentDraft) == 0
+    assert not db.session.scalar(sa.select(Incident).where(Incident.idempotency_key == key))
 
 
 def test_student_search_finds_by_name_within_the_school(client, login_as, world):

@@ -154,6 +154,33 @@ BAD_SCHOOL_FILES = {
         SCHOOLS_HEADER + "\n" + GOOD_SCHOOLS.replace("40,35", "40,35,9"),
         "línea 3: tiene 10 campos y la cabecera 9",
     ),
+    "too many fields on the first data row": (
+        SCHOOLS_HEADER + "\n" + GOOD_SCHOOLS.replace("120,110", "120,110,9"),
+        "línea 2: tiene 10 campos y la cabecera 9",
+    ),
+    "CR and LF inside a school name": (
+        SCHOOLS_HEADER
+        + "\n"
+        + GOOD_SCHOOLS.replace("Centro Escolar Prueba Uno", '"Centro\r\nUno"'),
+        "línea 2, columna nombre: tiene un carácter invisible o de control, U+000D",
+    ),
+    "right-to-left override in a school name": (
+        SCHOOLS_HEADER + "\n" + GOOD_SCHOOLS.replace("Prueba Dos", "Prueba \u202eDos"),
+        "línea 3, columna nombre: tiene un carácter invisible o de control, U+202E"
+        " (RIGHT-TO-LEFT OVERRIDE)",
+    ),
+    "zero-width space in a district": (
+        SCHOOLS_HEADER + "\n" + GOOD_SCHOOLS.replace("MEJICANOS", "MEJI\u200bCANOS"),
+        "línea 2, columna distrito: tiene un carácter invisible o de control, U+200B",
+    ),
+    "full-width school code": (
+        SCHOOLS_HEADER + "\n" + GOOD_SCHOOLS.replace("20002", "２０００２"),
+        "línea 3, columna codigo: el código debe tener 5 dígitos, no «２０００２»",
+    ),
+    "Arabic-Indic enrolment": (
+        SCHOOLS_HEADER + "\n" + GOOD_SCHOOLS.replace("40,35", "٤٠,35"),
+        "línea 3, columna matricula_f: debe ser un número entero no negativo, no «٤٠»",
+    ),
 }
 
 
@@ -294,6 +321,45 @@ BAD_STUDENT_ROWS = {
         "70000009,{school},Luis,,M,2012-05-05,8,A",
         "línea 4, columna apellidos: falta el valor",
     ),
+    "full-width NIE": (
+        "９９１００００８,{school},Luis,Díaz Mejía,M,2012-05-05,8,A",
+        "línea 4, columna nie: el NIE debe llevar los dígitos 0 a 9 del teclado, no de ancho"
+        " completo ni árabes: «９９１００００８»",
+    ),
+    "Arabic-Indic NIE": (
+        "٩٩١٠٠٠٠٩,{school},Luis,Díaz Mejía,M,2012-05-05,8,A",
+        "línea 4, columna nie: el NIE debe llevar los dígitos 0 a 9 del teclado",
+    ),
+    "right-to-left override in a name": (
+        "70000009,{school},Luis \u202eoinotnA,Díaz Mejía,M,2012-05-05,8,A",
+        "línea 4, columna nombres: tiene un carácter invisible o de control, U+202E"
+        " (RIGHT-TO-LEFT OVERRIDE)",
+    ),
+    "zero-width joiner in a surname": (
+        "70000009,{school},Luis,Dí\u200daz Mejía,M,2012-05-05,8,A",
+        "línea 4, columna apellidos: tiene un carácter invisible o de control, U+200D"
+        " (ZERO WIDTH JOINER)",
+    ),
+    "directional isolate in a name": (
+        "70000009,{school},\u2066Luis\u2069,Díaz Mejía,M,2012-05-05,8,A",
+        "línea 4, columna nombres: tiene un carácter invisible o de control, U+2066",
+    ),
+    "byte order mark inside a name": (
+        "70000009,{school},Lu\ufeffis,Díaz Mejía,M,2012-05-05,8,A",
+        "línea 4, columna nombres: tiene un carácter invisible o de control, U+FEFF",
+    ),
+    "tab inside a name": (
+        "70000009,{school},Luis\tAlberto,Díaz Mejía,M,2012-05-05,8,A",
+        "línea 4, columna nombres: tiene un carácter invisible o de control, U+0009",
+    ),
+    "line feed inside a quoted name": (
+        '70000009,{school},"Luis\nAlberto",Díaz Mejía,M,2012-05-05,8,A',
+        "línea 4, columna nombres: tiene un carácter invisible o de control, U+000A",
+    ),
+    "zero-width space inside a NIE": (
+        "7000\u200b0009,{school},Luis,Díaz Mejía,M,2012-05-05,8,A",
+        "línea 4, columna nie: tiene un carácter invisible o de control, U+200B",
+    ),
 }
 
 
@@ -307,6 +373,48 @@ def test_bad_student_row_refuses_the_whole_file(runner, temp_dir, world, case):
     assert message in result.output
     assert count(Student) == before
     assert student("70000002") is None
+
+
+def test_an_extra_field_on_the_first_row_is_reported_on_its_line_not_as_shifted_columns(
+    runner, temp_dir, world
+):
+    rows = [GOOD_STUDENTS[0] + ",sobra", *GOOD_STUDENTS[1:], GOOD_STUDENTS[2].replace("3,", "4,")]
+    rows += [f"7000002{n},{{school}},Ana,Ruiz Paz,F,2014-03-09,6,A" for n in range(6)]
+    rows.append("70000031,{school},Ana,Ruiz Paz,F,2014-03-09,6,A,otra,más")
+    result = import_file(runner, "students", write(temp_dir, students_file(world, rows)))
+    assert result.exit_code != 0
+    assert "línea 2: tiene 9 campos y la cabecera 8" in result.output
+    assert "línea 12: tiene 10 campos y la cabecera 8" in result.output
+    assert "repetido" not in result.output and "no existe la escuela" not in result.output
+    assert "columna" not in result.output  # no value is blamed for the shift
+    assert student("70000002") is None
+
+
+def test_every_bad_row_is_reported_with_its_line_and_column(runner, temp_dir, world):
+    rows = [
+        "９９１００００８,{school},Luis,Díaz Mejía,M,2012-05-05,8,A",
+        "70000012,{school},Luis \u202eoinotnA,Díaz Mejía,M,2012-05-05,8,A",
+        *GOOD_STUDENTS,
+        "70000013,{school},Luis\tAlberto,Díaz\u200bMejía,M,2012-05-05,8,A",
+    ]
+    before = count(Student)
+    result = import_file(runner, "students", write(temp_dir, students_file(world, rows)))
+    assert result.exit_code != 0
+    for where in (
+        "línea 2, columna nie:",
+        "línea 3, columna nombres:",
+        "línea 7, columna nombres:",
+        "línea 7, columna apellidos:",
+    ):
+        assert where in result.output, where
+    assert count(Student) == before
+    assert student("70000001") is None
+
+
+def test_plain_and_quoted_names_without_invisible_characters_pass(app, world):
+    text = students_file(world, GOOD_STUDENTS)
+    assert validate_students(text.encode()).problems == []
+    assert validate_students(text.replace("Ana", '"Ana"').encode()).problems == []
 
 
 def test_duplicate_nie_reports_both_lines(runner, temp_dir, world):

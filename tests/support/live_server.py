@@ -88,6 +88,10 @@ class LiveServer:
     totp_secrets: dict[str, str] = field(default_factory=dict)
     #: username → the last 30-second step whose code was used (a code is accepted once).
     totp_steps: dict[str, int] = field(default_factory=dict)
+    #: Extra gunicorn options, after the defaults (a repeated option overrides the default).
+    gunicorn_options: tuple[str, ...] = ()
+    #: Extra environment variables for the server and the preparation commands.
+    extra_env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen | None = None
     _env: dict[str, str] = field(default_factory=dict, repr=False)
 
@@ -125,6 +129,7 @@ class LiveServer:
                 "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
             }
         )
+        env.update(self.extra_env)
         return env
 
     def _run(self, *command: str, timeout: float = 300) -> str:
@@ -149,6 +154,10 @@ class LiveServer:
             )
         return result.stdout
 
+    def flask(self, *args: str) -> str:
+        """Run ``flask --app app ARGS`` against the server's database; return its stdout."""
+        return self._run(str(BIN / "flask"), "--app", "app", *args)
+
     def prepare(self) -> None:
         """Migrate the database with ``salve init`` and fill it with accounts for every role."""
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -171,7 +180,8 @@ class LiveServer:
         if self.server == "gunicorn":
             command = [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{self.port}",
                        "--workers", "2", "--threads", "2", "--timeout", "60",
-                       "--access-logfile", "-", "--error-logfile", "-", "app:app"]  # fmt: skip
+                       "--access-logfile", "-", "--error-logfile", "-",
+                       *self.gunicorn_options, "app:app"]  # fmt: skip
         else:
             command = [str(BIN / "flask"), "--app", "app", "run", "--no-reload",
                        "--host", "127.0.0.1", "--port", str(self.port)]  # fmt: skip
