@@ -16,7 +16,20 @@ fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger('alembic.env')
 
 
+_owner_engine = None
+
+
 def get_engine():
+    # Migrations run as the owner (SALVE_MIGRATION_DATABASE_URL) when the app connects as a
+    # role with fewer rights; otherwise through the app's own engine.
+    global _owner_engine
+    owner_url = current_app.config.get("MIGRATION_DATABASE_URI")
+    if owner_url and owner_url != current_app.config["SQLALCHEMY_DATABASE_URI"]:
+        if _owner_engine is None:
+            import sqlalchemy as sa
+
+            _owner_engine = sa.create_engine(owner_url, poolclass=sa.pool.NullPool)
+        return _owner_engine
     return current_app.extensions['migrate'].db.engine
 
 
