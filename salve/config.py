@@ -17,6 +17,9 @@ DEVELOPMENT_SECRET_KEY = "salve-development-key-not-for-production"  # noqa: S10
 DEFAULT_RATE_LIMITS = {
     "sign-in": (30, 60),  # password sign-ins per client address, refused before hashing
     "api": (600, 60),  # API requests per bearer token
+    # API requests whose token is refused (unknown, revoked, disabled), per client address;
+    # past it they get 429 and write nothing (salve.api.auth).
+    "api-refused": (30, 60),
     "open-data": (120, 60),  # open data, page and API, per client address
     "second-factor": (10, 300),  # second-factor codes and re-authentications per account
 }
