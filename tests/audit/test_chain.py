@@ -165,3 +165,55 @@ def test_a_rolled_back_savepoint_drops_what_was_recorded_in_it(app, world):
         pass
     db.session.commit()
     assert [row.action for row in _rows()[before:]] == ["test.kept"]
+
+
+@pytest.mark.parametrize("backend_name", ["sqlite", "postgresql"])
+def test_the_migration_links_the_rows_already_stored(backend_name, tmp_path, request):
+    from datetime import UTC, datetime
+
+    from flask_migrate import upgrade
+
+    from salve import create_app
+    from salve.audit import chain
+    from salve.db import UTCDateTime
+
+    if backend_name == "sqlite":
+        url = f"sqlite:///{tmp_path / 'old.db'}"
+    else:
+        url = request.getfixturevalue("postgres_server").create_database("salve_old_audit")
+    app = create_app({"ENV": "testing", "DATABASE_URL": url, "SECRET_KEY": "k" * 32})
+    old = sa.Table(
+        "audit_events",
+        sa.MetaData(),
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("occurred_at", UTCDateTime()),
+        sa.Column("action", sa.String),
+        sa.Column("object_type", sa.String),
+        sa.Column("object_id", sa.String),
+        sa.Column("outcome", sa.String),
+        sa.Column("ip_address", sa.String),
+        sa.Column("detail", sa.JSON),
+    )
+    with app.app_context():
+        upgrade(revision="ad4f5b2a7e43")  # the schema before the chain, with rows in it
+        with db.engine.begin() as connection:
+            for n in range(5):
+                connection.execute(
+                    sa.insert(old).values(
+                        occurred_at=datetime(2026, 11, 30, 12, n, 7, 123456, tzinfo=UTC),
+                        action="login",
+                        object_type="",
+                        object_id=str(n),
+                        outcome="ok" if n % 2 else "failed",
+                        ip_address="10.0.0.1",
+                        detail={"n": n, "á": ["b", 1.5]},
+                    )
+                )
+        upgrade()
+        with db.engine.connect() as connection:
+            verdict = chain.verify(connection)
+            seqs = connection.scalars(sa.select(AUDIT.c.seq).order_by(AUDIT.c.id)).all()
+        db.session.remove()
+        db.engine.dispose()
+    assert verdict.broken is None and verdict.rows == 5
+    assert seqs == [1, 2, 3, 4, 5]
