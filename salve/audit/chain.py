@@ -130,6 +130,9 @@ class Verdict:
 
     rows: int
     broken: Break | None = None
+    #: The last row's seq and row_hash when the chain holds: kept elsewhere, they show later
+    #: whether rows were removed from the end, which the chain alone cannot.
+    head: tuple[int, str] = (0, GENESIS)
 
 
 def _rows(connection: sa.Connection, batch: int) -> Iterator[sa.Row]:
@@ -171,4 +174,4 @@ def verify(connection: sa.Connection, batch: int = 5000) -> Verdict:
             message = f"{name} fue modificada: su contenido no coincide con su huella."
             return Verdict(count, Break(row.id, row.seq, "changed", message))
         expected_seq, previous = row.seq + 1, row.row_hash
-    return Verdict(count)
+    return Verdict(count, head=(expected_seq - 1, previous))

@@ -23,7 +23,9 @@ def verify_command():
             f"La cadena del registro de auditoría está rota: {verdict.broken.message} "
             f"(se revisaron {verdict.rows:,} filas hasta ahí)."
         )
+    seq, row_hash = verdict.head
     click.echo(f"Registro de auditoría íntegro: {verdict.rows:,} filas encadenadas, OK.")
+    click.echo(f"Última fila: seq={seq}, huella {row_hash}")
 
 
 @db_group.command("grant-app-role")

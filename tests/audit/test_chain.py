@@ -64,6 +64,7 @@ def test_an_untouched_log_verifies_with_its_count(client, runner, world):
     result = _verify(runner)
     assert result.exit_code == 0, result.output
     assert f"{len(rows):,} filas encadenadas, OK" in result.output
+    assert f"Última fila: seq={rows[-1].seq}, huella {rows[-1].row_hash}" in result.output
 
 
 def test_a_row_edited_by_hand_is_named(client, runner, world):

@@ -21,8 +21,6 @@ from salve.extensions import db
 from tests import factories
 from tests.conftest import login
 
-pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
-
 
 def _superuser(server) -> sa.Engine:
     return sa.create_engine(server.url("postgres"), isolation_level="AUTOCOMMIT")
