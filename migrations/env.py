@@ -16,7 +16,20 @@ fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger('alembic.env')
 
 
+_owner_engine = None
+
+
 def get_engine():
+    # Migrations run as the owner (SALVE_MIGRATION_DATABASE_URL) when the app connects as a
+    # role with fewer rights; otherwise through the app's own engine.
+    global _owner_engine
+    owner_url = current_app.config.get("MIGRATION_DATABASE_URI")
+    if owner_url and owner_url != current_app.config["SQLALCHEMY_DATABASE_URI"]:
+        if _owner_engine is None:
+            import sqlalchemy as sa
+
+            _owner_engine = sa.create_engine(owner_url, poolclass=sa.pool.NullPool)
+        return _owner_engine
     return current_app.extensions['migrate'].db.engine
 
 
@@ -99,8 +112,24 @@ def run_migrations_online():
             **conf_args
         )
 
-        with context.begin_transaction():
-            context.run_migrations()
+        # SQLite: a batch migration rebuilds a table (copy, DROP, rename); with foreign keys on,
+        # the DROP deletes, or cascades into, every row that points at it (users: role
+        # assignments, tokens...). Off for the migration, outside any transaction (the pragma
+        # is ignored inside one), then checked and on again.
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with context.begin_transaction():
+                context.run_migrations()
+        finally:
+            if sqlite:
+                connection.commit()
+                raw = connection.connection.driver_connection
+                broken = raw.execute("PRAGMA foreign_key_check").fetchall()
+                raw.execute("PRAGMA foreign_keys=ON")
+                if broken:
+                    raise RuntimeError(f"foreign keys broken by the migration: {broken[:5]}")
 
 
 if context.is_offline_mode():

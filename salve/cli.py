@@ -18,11 +18,13 @@ salve_group = AppGroup("salve", help="SALVE administration commands.")
 @salve_group.command("init")
 def init_command():
     """Create or upgrade the database and load the catalogs."""
+    from salve.audit.cli import grant_after_migration
     from salve.catalog.entries import CatalogError
     from salve.catalog.loading import load_catalog, store_version
     from salve.geography.operations import load_geography
 
     upgrade()
+    grant_after_migration()
     catalog_dir = Path(current_app.config["CATALOG_DIR"])
     added = load_geography(catalog_dir / "geography.csv")
     try:
@@ -75,6 +77,7 @@ def create_user_command(
 def init_app(app) -> None:
     """Register the ``salve`` command group and the commands of each domain."""
     from salve.api import cli as api_cli
+    from salve.audit import cli as audit_cli
     from salve.auth import cli as auth_cli
     from salve.catalog import cli as catalog_cli
     from salve.demo import cli as demo_cli
@@ -93,4 +96,5 @@ def init_app(app) -> None:
     jobs_cli.register(salve_group)
     opendata_cli.register(salve_group)
     maintenance_cli.register(salve_group)
+    audit_cli.register(salve_group)
     app.cli.add_command(salve_group)

@@ -17,6 +17,9 @@ DEVELOPMENT_SECRET_KEY = "salve-development-key-not-for-production"  # noqa: S10
 DEFAULT_RATE_LIMITS = {
     "sign-in": (30, 60),  # password sign-ins per client address, refused before hashing
     "api": (600, 60),  # API requests per bearer token
+    # API requests whose token is refused (unknown, revoked, disabled), per client address;
+    # past it they get 429 and write nothing (salve.api.auth).
+    "api-refused": (30, 60),
     "open-data": (120, 60),  # open data, page and API, per client address
     "second-factor": (10, 300),  # second-factor codes and re-authentications per account
 }
@@ -40,6 +43,10 @@ def default_config(instance_path: str) -> dict:
         "ENV": "development",
         "SECRET_KEY": DEVELOPMENT_SECRET_KEY,
         "DATABASE_URL": f"sqlite:///{database}",
+        # The owner's URL, for migrations (`salve init`, `flask db upgrade`) and grants; empty:
+        # DATABASE_URL. In production DATABASE_URL is a role that may only insert into and
+        # read the audit log (`salve db grant-app-role`).
+        "MIGRATION_DATABASE_URL": "",
         "SQLALCHEMY_TRACK_MODIFICATIONS": False,
         # Sessions live in the database (salve.auth.sessions); the cookie only names one.
         "SESSION_COOKIE_NAME": "salve_session",
@@ -111,6 +118,8 @@ def load_config(app, overrides: dict | None = None) -> None:
     if env == "production" and not app.config["MAIL_SERVER"]:
         app.logger.warning("SALVE_MAIL_SERVER is not set: emails are written to the log, not sent")
     app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(app.config["DATABASE_URL"])
+    migration_url = app.config["MIGRATION_DATABASE_URL"] or app.config["DATABASE_URL"]
+    app.config["MIGRATION_DATABASE_URI"] = normalise_database_url(migration_url)
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
 
 

@@ -89,6 +89,10 @@ class Decision:
     allowed: bool
     #: Whole seconds until a request would be allowed, if no other came meanwhile; 0 if allowed.
     retry_after: int = 0
+    #: When allowed: the requests counted in the current fixed window, this one included (1: it
+    #: opened the window), and those the previous window counted.
+    hits: int = 0
+    previous_hits: int = 0
 
 
 def limit_for(name: str) -> tuple[int, int]:
@@ -156,7 +160,7 @@ def _count(session, key: str, limit: int, per: int, now: datetime) -> Decision:
     session.commit()
     if counted is None:  # another worker took the last request first
         return Decision(False, _retry_after(limit, period, elapsed, room, previous))
-    return Decision(True)
+    return Decision(True, hits=counted, previous_hits=previous)
 
 
 def _at(moment: datetime) -> sa.BindParameter:

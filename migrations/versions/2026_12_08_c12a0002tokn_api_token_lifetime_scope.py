@@ -1,7 +1,7 @@
 """api tokens: a lifetime and a scope
 
 Revision ID: c12a0002tokn
-Revises: ad4f5b2a7e43
+Revises: c12a0001audt
 Create Date: 2026-12-08 02:00:00
 
 Tokens created before this revision never expired and could do anything their account can.
@@ -18,7 +18,7 @@ import salve.db
 
 # revision identifiers, used by Alembic.
 revision = 'c12a0002tokn'
-down_revision = 'ad4f5b2a7e43'
+down_revision = 'c12a0001audt'
 branch_labels = None
 depends_on = None
 

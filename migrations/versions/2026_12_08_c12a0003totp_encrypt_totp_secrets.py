@@ -1,7 +1,7 @@
 """encrypt TOTP secrets: a wider users.totp_secret, and the plain secrets encrypted
 
 Revision ID: c12a0003totp
-Revises: ad4f5b2a7e43
+Revises: c12a0002tokn
 Create Date: 2026-12-08 02:00:00
 
 The key comes from SALVE_TOTP_KEY (salve.auth.totp_keys); production refuses to start, and so
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'c12a0003totp'
-down_revision = 'ad4f5b2a7e43'
+down_revision = 'c12a0002tokn'
 branch_labels = None
 depends_on = None
 

@@ -20,6 +20,7 @@ from flask import g, request
 from flask_babel import gettext as _
 from sqlalchemy import orm
 
+from salve import ratelimit
 from salve.api.models import DEFAULT_LIFETIME, SCOPES, ApiToken
 from salve.audit.operations import record, record_now
 from salve.auth.models import User
@@ -119,6 +120,8 @@ class Refusal:
     error: str = ""
     #: 401 (no usable token) or 403 (a live token whose scope does not cover the request).
     status: int = 401
+    #: Seconds to wait when the address sent too many refused tokens (answer 429); else 0.
+    retry_after: int = 0
 
 
 def _bearer_token() -> str | None:
@@ -148,15 +151,7 @@ def authenticate() -> User | Refusal:
             .options(orm.joinedload(ApiToken.user).selectinload(User.role_assignments))
         )
     if row is None or row.revoked_at is not None or not row.user.is_enabled:
-        record_now(
-            "api.token_refused",
-            "api_token",
-            row.id if row is not None else "",
-            outcome="refused",
-            user_id=row.user_id if row is not None else None,
-            reason="unknown" if row is None else ("revoked" if row.revoked_at else "disabled"),
-        )
-        return Refusal(_("El token de acceso no es válido o fue revocado."), "invalid_token")
+        return _refuse(row)
     refusal = _beyond_lifetime_or_scope(row)
     if refusal is not None:
         return refusal
@@ -165,6 +160,38 @@ def authenticate() -> User | Refusal:
         _touch(row.id)
     g._login_user = user  # flask_login.current_user; see the module docstring
     return user
+
+
+def _refuse(row: ApiToken | None) -> Refusal:
+    """Refuse a token, counted per client address before anything is written.
+
+    Past the ``api-refused`` limit the answer is 429 and nothing is written. Within it, only
+    the first refusal of each window writes an audit row, carrying how many refusals the
+    address had in the previous window: a flood of made-up tokens adds one row a minute per
+    address, not one per request.
+    """
+    decision = ratelimit.check(
+        f"api-refused:{ratelimit.client_address()}", *ratelimit.limit_for("api-refused")
+    )
+    if not decision.allowed:
+        return Refusal(
+            _(
+                "Demasiadas solicitudes. Espere %(seconds)d segundos antes de volver a intentarlo.",
+                seconds=decision.retry_after,
+            ),
+            retry_after=decision.retry_after,
+        )
+    if decision.hits == 1:
+        record_now(
+            "api.token_refused",
+            "api_token",
+            row.id if row is not None else "",
+            outcome="refused",
+            user_id=row.user_id if row is not None else None,
+            reason="unknown" if row is None else ("revoked" if row.revoked_at else "disabled"),
+            refused_in_previous_window=decision.previous_hits,
+        )
+    return Refusal(_("El token de acceso no es válido o fue revocado."), "invalid_token")
 
 
 def _beyond_lifetime_or_scope(row: ApiToken) -> Refusal | None:

@@ -544,8 +544,10 @@ RESPONSES = {
     "TooLarge": _error("The body exceeds the server's limit (2 MB by default)."),
     "Unprocessable": _error("The report is not valid; each error names its field."),
     "TooManyRequests": _error(
-        "Too many requests: per token (600 a minute by default) or, for open data, per client "
-        "address (120 a minute). Refused requests are not counted.",
+        "Too many requests: per token (600 a minute by default); for open data, per client "
+        "address (120 a minute); and per client address for requests whose token is refused "
+        "(30 a minute: past that, a refused token gets 429 instead of 401). Refused requests "
+        "are not counted.",
         **{"Retry-After": "Seconds to wait before the next request is allowed."},
     ),
     "Unavailable": _error(

@@ -93,6 +93,8 @@ def _authenticate():
             return ratelimit.enforce("open-data", ratelimit.client_address())
         return None
     result = authenticate()
+    if isinstance(result, Refusal) and result.retry_after:
+        return ratelimit.too_many_requests(result.retry_after)
     if isinstance(result, Refusal):
         challenge = "Bearer" + (f' error="{result.error}"' if result.error else "")
         return error_response(

@@ -12,7 +12,7 @@ from salve.extensions import db
 
 
 class AuditEvent(db.Model):
-    """Who did or saw what, when and from where. Never updated, never deleted."""
+    """Who did or saw what, when and from where. Never updated, never deleted; hash-chained."""
 
     __tablename__ = "audit_events"
     __table_args__ = (
@@ -37,6 +37,12 @@ class AuditEvent(db.Model):
     ip_address: Mapped[str] = mapped_column(sa.String(45), default="")
     #: Structured detail without personal data or narrative text (counts, codes, reasons).
     detail: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    #: Place in the hash chain: 1, 2, 3 … with no gap (salve.audit.chain).
+    seq: Mapped[int] = mapped_column(sa.BigInteger, unique=True)
+    #: ``row_hash`` of the row before (seq - 1); 64 zeros for the first.
+    prev_hash: Mapped[str] = mapped_column(sa.String(64))
+    #: SHA-256 (hex) of ``prev_hash`` and this row's fields: a change anywhere breaks the chain.
+    row_hash: Mapped[str] = mapped_column(sa.String(64))
 
     def __repr__(self) -> str:
         return f"<AuditEvent {self.id} {self.action}>"

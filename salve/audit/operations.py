@@ -1,13 +1,40 @@
-"""Write to the audit log."""
+"""Write to the audit log.
+
+``record`` keeps the event with the session and inserts it only when the transaction commits,
+after the rest of the work: linking it into the hash chain (``salve.audit.chain``) makes
+writers take turns from the insert until the commit, so that stretch is kept as short as it can
+be. A read of the audit log in the same transaction inserts the pending events first, so it sees
+them; a rollback (of the transaction, or of a savepoint they were recorded in) drops them.
+"""
 
 from __future__ import annotations
 
+import json
+
+import sqlalchemy as sa
 from flask import g, has_request_context, request
 from flask_login import current_user
+from sqlalchemy import orm
+from sqlalchemy.sql.util import find_tables
 
+from salve.audit import chain
 from salve.audit.models import AuditEvent
 from salve.db import set_write_intent, utcnow
 from salve.extensions import db
+
+#: The columns a recorded event brings; ``chain.link`` adds seq, prev_hash and row_hash.
+INSERTED = (
+    "occurred_at",
+    "user_id",
+    "action",
+    "object_type",
+    "object_id",
+    "outcome",
+    "ip_address",
+    "detail",
+)
+#: session.info key of the events recorded and not yet inserted: [(event, savepoint or None)].
+PENDING = "salve.audit.pending"
 
 
 def _request_facts() -> tuple[int | None, str]:
@@ -36,9 +63,11 @@ def record(
         object_id=str(object_id),
         outcome=outcome,
         ip_address=ip_address,
-        detail=detail,
+        # As it will read back (tuples become lists…), so its hash is the one verify computes.
+        detail=json.loads(json.dumps(detail)),
     )
-    db.session.add(event)
+    session = db.session()
+    session.info.setdefault(PENDING, []).append((event, session.get_nested_transaction()))
     return event
 
 
@@ -85,3 +114,70 @@ def replay_reads(status: int) -> bool:
     for action, object_type, object_id, detail in reads:
         record(action, object_type, object_id, **{**detail, "status": status})
     return True
+
+
+def write_pending(session: orm.Session) -> None:
+    """Insert the session's recorded events now, linked into the chain (last, before commit)."""
+    pending = session.info.pop(PENDING, None)
+    if not pending:
+        return
+    session.flush()  # the work they describe first (accounts they name, …)
+    events = [event for event, _savepoint in pending]
+    rows = [{column: getattr(event, column) for column in INSERTED} for event in events]
+    connection = session.connection()
+    chain.link(connection, rows)
+    # One statement for all of them, straight to the connection: the turn is short. The
+    # objects ``record`` returned are told their id and place in the chain.
+    table = AuditEvent.__table__
+    inserted = connection.execute(
+        sa.insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
+    )
+    for event, row, event_id in zip(events, rows, inserted.scalars(), strict=True):
+        event.id, event.seq = event_id, row["seq"]
+        event.prev_hash, event.row_hash = row["prev_hash"], row["row_hash"]
+
+
+@sa.event.listens_for(orm.Session, "before_commit")
+def _insert_at_commit(session: orm.Session) -> None:
+    write_pending(session)
+
+
+@sa.event.listens_for(orm.Session, "after_soft_rollback")
+def _drop_rolled_back(session: orm.Session, previous: orm.SessionTransaction) -> None:
+    pending = session.info.get(PENDING)
+    if not pending:
+        return
+    if not previous.nested:
+        session.info.pop(PENDING, None)
+        return
+
+    def inside(savepoint) -> bool:
+        while savepoint is not None:
+            if savepoint is previous:
+                return True
+            savepoint = savepoint.parent
+        return False
+
+    session.info[PENDING] = [entry for entry in pending if not inside(entry[1])]
+
+
+@sa.event.listens_for(orm.Session, "after_transaction_end")
+def _forget_at_the_end(session: orm.Session, transaction: orm.SessionTransaction) -> None:
+    if transaction.parent is None:  # committed (written already) or rolled back, or closed
+        session.info.pop(PENDING, None)
+
+
+@sa.event.listens_for(orm.Session, "do_orm_execute")
+def _reads_see_pending(state: orm.ORMExecuteState) -> None:
+    if (
+        state.is_select
+        and state.session.info.get(PENDING)
+        and AuditEvent.__table__ in find_tables(state.statement, include_joins=True)
+    ):
+        write_pending(state.session)
+
+
+def chain_verdict() -> chain.Verdict:
+    """Walk the audit log's chain as the session sees it (after inserting what it recorded)."""
+    write_pending(db.session())
+    return chain.verify(db.session.connection())

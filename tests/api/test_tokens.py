@@ -12,7 +12,7 @@ from salve.api.models import ApiToken
 from salve.auth.models import User
 from salve.db import utcnow
 from salve.extensions import db
-from tests.api.conftest import assert_error_shape, audit_actions, report, stored, token_for
+from tests.api.conftest import Api, assert_error_shape, audit_actions, report, stored, token_for
 
 
 def _user(username: str) -> User:
@@ -234,3 +234,48 @@ def test_the_list_shows_every_token_and_never_one_secret(runner, client, world):
         assert _row(token).token_hash not in listed.output
     only = runner.invoke(args=["salve", "token", "list", "--user", "director_a"])
     assert str(_row(tokens[1]).id) in only.output and "docente_a" not in only.output
+
+
+def test_a_flood_of_made_up_tokens_writes_a_bounded_number_of_audit_rows(
+    app, client, world, monkeypatch
+):
+    """Finding 7: refused tokens are limited per address before anything is written.
+
+    300 made-up tokens from one address within one minute: the first 30 (the ``api-refused``
+    limit) get 401, the other 270 get 429 with Retry-After, and the audit log gains ONE row
+    (the first refusal of the window). The next window's first refusal writes one more row,
+    carrying the 30 refusals of the window before. A real token from another address still
+    works meanwhile.
+    """
+    from salve import ratelimit
+
+    start = utcnow().replace(second=0, microsecond=0)
+    now = {"at": start + timedelta(seconds=5)}
+    monkeypatch.setattr(ratelimit, "utcnow", lambda: now["at"])
+    api = Api(app, client)  # every answer, the 429 included, checked against the OpenAPI
+    token = token_for("docente_a")
+    before = len(audit_actions("api.token_refused"))
+    flood = {"REMOTE_ADDR": "203.0.113.7"}
+
+    def made_up(n: int):
+        fake = f"inventado-{n:04d}-" + "x" * 150
+        return api.get("/api/v1/catalog", token=fake, environ_base=flood)
+
+    statuses = [made_up(n).status_code for n in range(300)]
+    assert statuses == [401] * 30 + [429] * 270
+    refused = made_up(300)
+    assert 0 < int(refused.headers["Retry-After"]) <= 60
+    assert refused.json["errors"][0]["message"].startswith("Demasiadas solicitudes")
+    rows = audit_actions("api.token_refused")[before:]
+    assert len(rows) == 1
+    assert rows[0].ip_address == "203.0.113.7"
+    assert rows[0].detail == {"reason": "unknown", "refused_in_previous_window": 0}
+
+    other = api.get("/api/v1/catalog", token=token, environ_base={"REMOTE_ADDR": "10.0.0.2"})
+    assert other.status_code == 200
+
+    now["at"] = start + timedelta(seconds=65)  # the next window: its first row counts the last
+    assert made_up(301).status_code == 401
+    rows = audit_actions("api.token_refused")[before:]
+    assert len(rows) == 2
+    assert rows[-1].detail["refused_in_previous_window"] == 30

@@ -125,14 +125,14 @@ def test_the_migration_encrypts_plain_secrets_and_its_downgrade_decrypts_them(tm
         upgrade()
         create_user("nacional.viejo", PASSWORD, R.NACIONAL, check_password=False)
         db.session.commit()
-        downgrade(revision="ad4f5b2a7e43")  # the schema before encryption, a plain secret in it
+        downgrade(revision="c12a0002tokn")  # the schema before encryption, a plain secret in it
         db.session.execute(sa.text("UPDATE users SET totp_secret = :secret"), {"secret": secret})
         db.session.commit()
         upgrade()
         stored = _stored("nacional.viejo")
         assert stored.startswith("fernet:") and totp_keys.unseal(stored) == secret
         db.session.commit()  # SQLite: the migration below needs the write lock
-        downgrade(revision="ad4f5b2a7e43")
+        downgrade(revision="c12a0002tokn")
         assert _stored("nacional.viejo") == secret
         db.session.remove()
         db.engine.dispose()

@@ -23,7 +23,9 @@ import pytest
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 
+from salve.audit import chain
 from salve.audit.models import AuditEvent
+from salve.db import utcnow
 from salve.extensions import db
 from salve.maintenance import backup, postgres
 from salve.maintenance.backup import MAIN_TABLES, BackupError, backup_database
@@ -90,6 +92,10 @@ def test_a_backup_restores_into_an_empty_database_with_every_row(databases, sour
         assert last.action == "backup.restore"
         db.session.remove()
         db.engine.dispose()
+    # The hash chain survives the trip, and the restore's own row is linked onto it.
+    verified = invoke(target, "salve", "audit", "verify")
+    assert verified.exit_code == 0, verified.output
+    assert f"{after['audit_events']:,} filas encadenadas, OK" in verified.output
 
     current = subprocess.run(
         [str(BIN / "flask"), "--app", "app", "db", "current"],
@@ -174,16 +180,12 @@ class Writer(threading.Thread):
             with self.engine.connect() as connection:
                 while not self.stop.is_set():
                     with connection.begin():
-                        connection.execute(
-                            sa.insert(AuditEvent.__table__).values(
-                                occurred_at=sa.func.current_timestamp(),
-                                action="test.write",
-                                object_type="",
-                                object_id=str(self.written),
-                                outcome="ok",
-                                ip_address="",
-                                detail={},
-                            )
+                        # Linked into the hash chain, as every writer must.
+                        chain.append(
+                            connection,
+                            occurred_at=utcnow(),
+                            action="test.write",
+                            object_id=str(self.written),
                         )
                     self.written += 1
         except BaseException as error:  # reported by the test, not lost in the thread
@@ -229,6 +231,8 @@ def test_a_backup_taken_while_another_connection_writes_still_restores(databases
         )
     engine.dispose()
     assert written_before <= kept <= written_after
+    verified = invoke(target, "salve", "audit", "verify")
+    assert verified.exit_code == 0, verified.output
 
 
 def test_a_backup_into_a_folder_that_cannot_be_made_leaves_nothing_and_says_why(source, tmp_path):

@@ -509,3 +509,22 @@ def test_a_broken_periods_file_stops_the_command_and_the_job(app, runner, tmp_pa
         load_retention(tmp_path / "falta.yaml")
     shipped = runner.invoke(args=["salve", "retention", "check"])
     assert shipped.exit_code == 0 and "cases      se anonimiza a los 10 años" in shipped.output
+
+
+def test_retention_leaves_every_audit_row_as_it_was_and_the_chain_whole(world):
+    """Anonymising rewrites reports and students, never the audit log (SECURITY.md item 31)."""
+    from salve.audit import chain
+
+    audit = sa.table("audit_events", sa.column("id"), sa.column("seq"), sa.column("row_hash"))
+    file(world)
+    leave(world.students_a[0], world.students_a[1])
+    db.session.commit()
+    query = sa.select(audit.c.id, audit.c.seq, audit.c.row_hash).order_by(audit.c.seq)
+    before = db.session.execute(query).all()
+
+    counts = anonymise(later(6))
+    assert counts["incidents_anonymised"] == 1 and counts["students_anonymised"] == 2
+    after = db.session.execute(query).all()
+    assert after[: len(before)] == before  # untouched; the run only adds its own rows
+    verdict = chain.verify(db.session.connection())
+    assert verdict.broken is None and verdict.rows == len(after)
