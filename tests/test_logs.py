@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from cryptography.fernet import Fernet
+
 from salve.logs import DropQueryStrings
 
 
@@ -61,7 +63,8 @@ def test_gunicorns_access_log_keeps_the_path_and_drops_the_query(tmp_path):
         seed="seed",
         gunicorn_options=("--access-logfile", str(access_log),
                           "--access-logformat", EVERY_URL_ATOM),
-        extra_env={"SALVE_ENV": "production"},
+        # Production refuses to start without the key of the TOTP secrets.
+        extra_env={"SALVE_ENV": "production", "SALVE_TOTP_KEY": Fernet.generate_key().decode()},
     )  # fmt: skip
     try:
         server.start()
