@@ -108,8 +108,10 @@ def test_a_standby_takes_over_when_the_leader_is_killed_and_its_lease_expires(
     assert all(run.started_at < killed_at for run in runs if run.holder == leader_name)
     assert taken_over >= lease.expires_at  # it waited for the dead leader's lease to run out
     assert taken_over - killed_at < timedelta(seconds=LEASE + 5)  # about one lease
-    # A run the kill cut short was marked abandoned by the standby's next run of that job.
-    assert "running" not in {run.status for run in runs}
+    # A run the kill cut short was marked abandoned by the standby's next run of that job. (The
+    # standby's own last run may still say running when it was the development server, which
+    # dies on SIGTERM mid-run: the next start marks it, as any dead run.)
+    assert "running" not in {run.status for run in runs if run.holder == leader_name}
     assert_no_overlap([run for run in runs if run.status == "ok"])
 
 
