@@ -107,12 +107,15 @@ EXPECTED = {
 }
 
 
-def _grant(username: str, school: School) -> None:
+def grant(
+    username: str, school: School, reason: str = "Prueba de la paridad de identidades."
+) -> None:
+    """Give ``username`` a live break-the-glass grant on ``school`` (committed: a savepoint)."""
     account = user(username)
     db.session.add(
         BreakGlassGrant(
             user_id=account.id, school_id=school.id, department_id=school.department_id,
-            reason_category="caso", reason_text="Prueba de la paridad de identidades web y API.",
+            reason_category="caso", reason_text=reason,
             granted_at=utcnow(), expires_at=utcnow() + timedelta(hours=4),
         )
     )  # fmt: skip
@@ -178,9 +181,9 @@ def test_children_are_named_on_the_web_and_through_the_api_in_the_same_cases(
 ):
     records = Records(world)
     if with_grant:
-        _grant(account, records.school(world.school_a))
+        grant(account, records.school(world.school_a))
         if account == "nacional":
-            _grant(account, records.school(world.school_c))
+            grant(account, records.school(world.school_c))
     assert login(client, account).status_code == 302
     web = {url: _named(records, client.get(url).get_data(as_text=True))
            for url in _urls(app, records, api=False)}  # fmt: skip

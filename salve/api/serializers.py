@@ -72,18 +72,6 @@ def school_json(school: School) -> dict:
     }
 
 
-def student_json(student: Student) -> dict:
-    """Return a student as on the roll: only what finding them for a report needs."""
-    return {
-        "nie": student.nie,
-        "given_names": student.given_names,
-        "family_names": student.family_names,
-        "sex": student.sex,
-        "grade": student.grade,
-        "section": student.section,
-    }
-
-
 def named_student_json(student: Student) -> dict:
     """Return who a child is, for an answer that may name them (``salve.auth.scope``)."""
     return {
@@ -93,6 +81,11 @@ def named_student_json(student: Student) -> dict:
         "grade": student.grade,
         "section": student.section,
     }
+
+
+def student_json(student: Student) -> dict:
+    """Return a student as on the roll: only what finding them for a report needs."""
+    return {**named_student_json(student), "sex": student.sex}
 
 
 def _parties(incident: Incident) -> list[dict]:

@@ -9,21 +9,18 @@ shows with ``data-field``, and this test compares the two for each reader.
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from salve.auth import roles as R
-from salve.breakglass.models import BreakGlassGrant
-from salve.db import utcnow
 from salve.extensions import db
 from salve.incidents.disclosure import RECORD_FIELDS, SUMMARY_FIELDS, fields_for
 from salve.schools.models import School
 from tests import factories
 from tests.api.conftest import report, token_for
 from tests.conftest import login
-from tests.test_scope_swaps import user
+from tests.test_identity_parity import grant
 
 FIELD = re.compile(r'data-field="([^"]+)"')
 SENSITIVE = ("embarazo", "orientacion_sexual", "condicion_salud")
@@ -54,7 +51,7 @@ def filed(app, world, client):
 
 
 @pytest.mark.parametrize(
-    ("username", "access", "grant"),
+    ("username", "access", "with_grant"),
     [
         ("docente_a", "full", False),  # the reporter
         ("director_a", "full", False),  # the principal
@@ -65,19 +62,11 @@ def filed(app, world, client):
     ],
 )
 def test_the_page_and_the_api_show_the_same_fields(
-    app, world, client, filed, username, access, grant
+    app, world, client, filed, username, access, with_grant
 ):
-    if grant:
-        account = user(username)
+    if with_grant:
         school = db.session.scalar(sa.select(School).where(School.code == world.school_a))
-        db.session.add(
-            BreakGlassGrant(
-                user_id=account.id, school_id=school.id, department_id=school.department_id,
-                reason_category="caso", reason_text="Prueba del resumen de un reporte.",
-                granted_at=utcnow(), expires_at=utcnow() + timedelta(hours=4),
-            )
-        )  # fmt: skip
-        db.session.commit()
+        grant(username, school, "Prueba del resumen de un reporte.")
     answer = client.get(
         f"/api/v1/incidents/{filed}", headers={"Authorization": f"Bearer {token_for(username)}"}
     )
@@ -93,7 +82,7 @@ def test_the_page_and_the_api_show_the_same_fields(
     if access == "summary":
         for code in SENSITIVE:
             assert code not in answer.get_data(as_text=True)
-        assert (body["students"] is not None) == grant
+        assert (body["students"] is not None) == with_grant
     else:
         assert body["motivations"] == list(SENSITIVE)
 
