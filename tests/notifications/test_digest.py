@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import sqlalchemy as sa
 
@@ -52,8 +52,21 @@ def test_medio_alerts_reach_the_inbox_but_not_one_email_each(addresses, world):
     assert db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)) == 0
 
 
+def _last_local_noon():
+    """Return the latest local noon not after now: three hours later is still the same day.
+
+    (With plain ``utcnow()`` the test failed when run between 21:00 and midnight local time, 03:00
+    to 06:00 UTC: "three hours later, the same day" was the next day.)
+    """
+    local_now = utcnow().astimezone(alerts_local_tz())
+    noon = local_now.replace(hour=12, minute=0, second=0, microsecond=0)
+    if noon > local_now:
+        noon -= timedelta(days=1)
+    return noon.astimezone(UTC)
+
+
 def test_one_digest_per_person_per_day(addresses, world):
-    now = utcnow()
+    now = _last_local_noon()
     first = _raise(world.students_a[0], now=now - timedelta(hours=2))
     second = _raise(world.students_a[1], rule="agresion_reiterada", now=now - timedelta(hours=1))
     _raise(world.students_a[2], level="alto", now=now)  # not the digest's level
