@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 from datetime import UTC, datetime
 
@@ -86,6 +87,28 @@ def set_write_intent(will_write: bool) -> contextvars.Token:
 def write_intended() -> bool:
     """Tell whether transactions begun now start with ``BEGIN IMMEDIATE`` on SQLite."""
     return _sqlite_write_intent.get()
+
+
+@contextlib.contextmanager
+def transactions_of_its_own(session):
+    """Commit the request's transaction so the block's begin as its own; restore after.
+
+    For counters that must hold whatever the request does (rate limits, sign-in attempts): what
+    the request loaded (current_user…) stays as it was read, with no reload after the block's
+    commits, and the request's write intent comes back. A failure rolls the session back.
+    """
+    intended = write_intended()
+    keeps_loaded = session.expire_on_commit
+    session.expire_on_commit = False
+    try:
+        session.commit()
+        yield session
+    except Exception:
+        session.rollback()
+        raise
+    finally:
+        session.expire_on_commit = keeps_loaded
+        set_write_intent(intended)
 
 
 def configure_sqlite(engine: Engine) -> None:

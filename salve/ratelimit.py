@@ -50,7 +50,7 @@ from flask_babel import gettext as _
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
-from salve.db import set_write_intent, utcnow, write_intended
+from salve.db import set_write_intent, transactions_of_its_own, utcnow
 from salve.extensions import db
 
 #: Longer keys are cut: an address, a token's hash prefix or an id fits well within.
@@ -114,20 +114,8 @@ def check(key: str, limit: int, per: int, *, now: datetime | None = None) -> Dec
     if limit < 1 or per < 1:
         raise ValueError("a rate limit needs at least one request and one second")
     key = key[:MAX_KEY_LENGTH]
-    session = db.session()
-    intended = write_intended()
-    keeps_loaded = session.expire_on_commit
-    # What the request loaded (current_user…) stays as it was read: no reload after our commits.
-    session.expire_on_commit = False
-    try:
-        session.commit()  # ends the request's transaction, so ours begin as ours
+    with transactions_of_its_own(db.session()) as session:
         return _count(session, key, limit, per, now or utcnow())
-    except Exception:
-        session.rollback()
-        raise
-    finally:
-        session.expire_on_commit = keeps_loaded
-        set_write_intent(intended)
 
 
 def _count(session, key: str, limit: int, per: int, now: datetime) -> Decision:

@@ -126,6 +126,16 @@ def entity_of(alert: Alert, access: str | None, students: dict[int, Student]) ->
     return Entity("student", student.nie, f"{student.given_names} {student.family_names}")
 
 
+def named_students(alert: Alert, identities) -> dict:
+    """Return what the audit event of an answer showing ``alert`` adds about the child it names.
+
+    The child's id when the answer names it (``identities.is_shown``); nothing otherwise.
+    """
+    if alert.entity_type != "student" or not identities.is_shown:
+        return {}
+    return {"students": [alert.entity_id]}
+
+
 # --- Why it was raised ---------------------------------------------------------------------
 
 

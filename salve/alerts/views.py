@@ -191,13 +191,6 @@ def _identities(alert: Alert, access: str) -> Identities:
     return alert_identities(current_user, alert, access)
 
 
-def named_students(alert: Alert, identities: Identities) -> dict:
-    """Return what an alert's audit event adds about the child it names, if it names one."""
-    if alert.entity_type != "student" or not identities.is_shown:
-        return {}
-    return {"students": [alert.entity_id]}
-
-
 def _render_show(
     alert: Alert,
     access: str,
@@ -218,7 +211,7 @@ def _render_show(
         alert.id,
         level=access,
         **identities.audit,
-        **named_students(alert, identities),
+        **presenting.named_students(alert, identities),
     )
     now = utcnow()
     incidents = queries.evidence_incidents(alert)

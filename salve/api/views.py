@@ -18,6 +18,7 @@ from flask_babel import gettext as _
 from sqlalchemy import orm
 
 from salve import ratelimit
+from salve.alerts import presenting as alert_words
 from salve.alerts.operations import AlertError, transition
 from salve.alerts.queries import find_alert, inbox, is_overdue, students_by_id
 from salve.api.alerts import (
@@ -63,6 +64,7 @@ from salve.db import utcnow
 from salve.extensions import db, login_manager
 from salve.geography.models import District
 from salve.i18n import current_language
+from salve.incidents.disclosure import named_students
 from salve.incidents.models import STATUSES, Incident, IncidentParty
 from salve.incidents.operations import IncidentError, file_incident, reporting_school_ids
 from salve.incidents.queries import find_incident, incident_list
@@ -354,7 +356,7 @@ def get_incident(incident_id: int):
         level=access,
         channel="api",
         **identities.audit,
-        **_named_students(incident, identities),
+        **named_students(incident, identities),
     )
     return incident_json(incident, access, names_students=identities.is_shown)
 
@@ -415,13 +417,6 @@ def _require_alert_role(user) -> None:
         raise_forbidden(
             _("Solo los gestores de casos, la supervisión y el nivel nacional ven las alertas.")
         )
-
-
-def _named_students(incident, identities) -> dict:
-    """Return what a report's audit event adds about the children the answer names."""
-    if not identities.is_shown:
-        return {}
-    return {"students": sorted({p.student_id for p in incident.parties if p.student_id})}
 
 
 def _alert_detail(alert, access: str, identities) -> dict:
@@ -488,11 +483,7 @@ def get_alert(alert_id: int):
         level=access,
         channel="api",
         **identities.audit,
-        **(
-            {"students": [alert.entity_id]}
-            if identities.is_shown and alert.entity_type == "student"
-            else {}
-        ),
+        **alert_words.named_students(alert, identities),
     )
     return _alert_detail(alert, access, identities)
 

@@ -22,17 +22,9 @@ from salve.audit.models import AuditEvent
 from salve.db import set_write_intent, utcnow
 from salve.extensions import db
 
-#: The columns a recorded event brings; ``chain.link`` adds seq, prev_hash and row_hash.
-INSERTED = (
-    "occurred_at",
-    "user_id",
-    "action",
-    "object_type",
-    "object_id",
-    "outcome",
-    "ip_address",
-    "detail",
-)
+#: The columns a recorded event brings (those its hash covers); ``chain.link`` adds seq,
+#: prev_hash and row_hash.
+INSERTED = tuple(name for name in chain.FIELDS if name != "seq")
 #: session.info key of the events recorded and not yet inserted: [(event, savepoint or None)].
 PENDING = "salve.audit.pending"
 

@@ -28,7 +28,7 @@ from flask import current_app
 from sqlalchemy.dialects import postgresql, sqlite
 
 from salve.auth.models import LoginThrottle
-from salve.db import set_write_intent, utcnow, write_intended
+from salve.db import set_write_intent, transactions_of_its_own, utcnow
 from salve.extensions import db
 
 _table = LoginThrottle.__table__
@@ -153,20 +153,8 @@ def _at(moment: datetime) -> sa.BindParameter:
 
 def _in_own_transaction(work):
     """Run ``work(session)`` in a committed transaction of its own on the request's session."""
-    session = db.session()
-    intended = write_intended()
-    keeps_loaded = session.expire_on_commit
-    # What the request loaded (current_user…) stays as it was read: no reload after our commits.
-    session.expire_on_commit = False
-    try:
-        session.commit()  # ends the request's transaction, so ours begins as ours
+    with transactions_of_its_own(db.session()) as session:
         set_write_intent(True)  # SQLite: BEGIN IMMEDIATE, held for one statement
         result = work(session)
         session.commit()
         return result
-    except Exception:
-        session.rollback()
-        raise
-    finally:
-        session.expire_on_commit = keeps_loaded
-        set_write_intent(intended)

@@ -56,3 +56,14 @@ FULL_FIELDS: tuple[str, ...] = (
 def fields_for(access: str | None) -> tuple[str, ...]:
     """Return the fields of a report that ``access`` (FULL or SUMMARY) shows."""
     return FULL_FIELDS if access == FULL else SUMMARY_FIELDS
+
+
+def named_students(incident, identities) -> dict:
+    """Return what the audit event of an answer showing ``incident`` adds about its children.
+
+    The ids of the children it names (``identities.is_shown``: in full, or under a grant); nothing
+    when it names none. Never a name or a NIE.
+    """
+    if not identities.is_shown:
+        return {}
+    return {"students": sorted({p.student_id for p in incident.parties if p.student_id})}

@@ -24,7 +24,7 @@ from salve.catalog.queries import current_catalog
 from salve.extensions import db
 from salve.i18n import LOCAL_TZ
 from salve.incidents import closure, forms, presenting, queries
-from salve.incidents.disclosure import fields_for
+from salve.incidents.disclosure import fields_for, named_students
 from salve.incidents.models import STATUSES, Incident
 from salve.incidents.operations import (
     MAX_REASON,
@@ -293,13 +293,6 @@ def _is_principal(incident: Incident) -> bool:
 def _identities(incident: Incident, access: str) -> Identities:
     """Whether a summary names the report's students: only under a break-the-glass grant."""
     return incident_identities(current_user, incident, access)
-
-
-def named_students(incident: Incident, identities: Identities) -> dict:
-    """Return what a report's audit event adds about the children it names, if any."""
-    if not identities.is_shown:
-        return {}
-    return {"students": sorted({p.student_id for p in incident.parties if p.student_id})}
 
 
 def _record_view(incident: Incident, access: str, identities: Identities, **detail) -> None:
